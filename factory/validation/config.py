@@ -1,0 +1,23 @@
+"""Settings of the chronological split with purge and embargo."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from factory._config_base import StrictConfig
+
+
+class SplitConfig(StrictConfig):
+    train_frac: float = Field(0.7, gt=0, lt=1)
+    val_frac: float = Field(0.15, gt=0, lt=1)
+    # Training rows whose label end time t1 falls within `purge_bars` of the next segment's start are dropped.
+    purge_bars: int = Field(60, ge=0)
+    # Bars skipped after each segment before the next one starts; must cover feature warm-up and model look-back.
+    embargo_bars: int = Field(1440, ge=0)
+    n_splits: int = Field(5, ge=2)
+
+    @model_validator(mode="after")
+    def _fractions(self):
+        if self.train_frac + self.val_frac >= 1:
+            raise ValueError("train_frac + val_frac must be < 1 (the rest is the test split)")
+        return self
