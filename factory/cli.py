@@ -1,0 +1,131 @@
+"""The `factory` console script. Thin: parse arguments, call the library, turn user errors into one line.
+
+Any :class:`~factory.errors.FactoryError` (bad data, bad config, a leaking split) prints ``error: ...`` on one
+line and exits with code 2; no traceback reaches the user for a problem they can fix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from factory.errors import DataValidationError, FactoryError
+
+EXIT_USER_ERROR = 2
+
+
+def _cmd_data_validate(args: argparse.Namespace) -> int:
+    from factory.data.io import validate_file
+
+    issues = validate_file(args.file, tz=args.tz, min_bars=args.min_bars)
+    errors = [i for i in issues if i.severity == "error"]
+    for issue in issues:
+        print(f"{issue.severity}: {issue.one_line()}", file=sys.stderr if issue.severity == "error" else sys.stdout)
+    if errors:
+        print(f"{args.file}: {len(errors)} error(s), {len(issues) - len(errors)} warning(s)", file=sys.stderr)
+        return EXIT_USER_ERROR
+    print(f"{args.file}: OK ({len(issues)} warning(s))")
+    return 0
+
+
+def _cmd_data_synth(args: argparse.Namespace) -> int:
+    from factory.data.synth import synth_to_file
+
+    synth_to_file(args.out, n_bars=args.bars, seed=args.seed, contract=args.contract)
+    print(f"wrote {args.bars} synthetic {args.contract} 1-minute bars (seed {args.seed}) to {args.out}")
+    return 0
+
+
+def _cmd_data_resample(args: argparse.Namespace) -> int:
+    from factory.contracts import get_contract
+    from factory.data.io import read_bars, read_ticks, write_bars
+    from factory.data.resample import dollar_bars, resample_bars, resample_ticks, volume_bars
+    from factory.data.sessions import get_calendar
+
+    cal = get_calendar(get_contract(args.contract).session) if args.session else None
+    src = read_ticks(args.file, tz=args.tz) if args.ticks else read_bars(args.file, tz=args.tz)
+    if args.kind == "time":
+        out = resample_ticks(src, args.freq, calendar=cal) if args.ticks else resample_bars(src, args.freq, calendar=cal)
+    elif args.kind == "volume":
+        out = volume_bars(src, float(args.threshold))
+    else:
+        out = dollar_bars(src, float(args.threshold))
+    write_bars(out, args.out)
+    print(f"wrote {len(out)} bars to {args.out}")
+    return 0
+
+
+def _cmd_pipeline(args: argparse.Namespace) -> int:
+    from factory.pipeline_run import run_pipeline
+
+    run_id, dataset = run_pipeline(data=args.data or None, contract=args.contract, config_file=args.config or None,
+                                   tz=args.tz or None, progress=not args.quiet)
+    s = dataset.summary()
+    print(f"run_id: {run_id}")
+    print(f"bars: {int(s['n_bars']):,}  features: {int(s['n_features'])}  samples: train {int(s['n_train']):,} / "
+          f"val {int(s['n_val']):,} / test {int(s['n_test']):,}")
+    b = dataset.barriers
+    print(f"barriers: k_up={b['k_up']:.3g} k_down={b['k_down']:.3g} horizon={int(b['horizon'])} bars")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="factory", description="Leakage-safe ML factory for futures OHLCV bars.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    data = sub.add_parser("data", help="read, validate, generate and resample bars").add_subparsers(
+        dest="data_command", required=True)
+    p = data.add_parser("validate", help="report every problem of a bars file at once")
+    p.add_argument("file")
+    p.add_argument("--tz", default=None, help="time zone of naive timestamps (naive ones are rejected without it)")
+    p.add_argument("--min-bars", type=int, default=0)
+    p.set_defaults(func=_cmd_data_validate)
+
+    p = data.add_parser("synth", help="generate synthetic MES-like 1-minute bars (the embedded default data)")
+    p.add_argument("--bars", type=int, required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--contract", default="MES")
+    p.add_argument("--out", required=True, help="output .csv or .parquet")
+    p.set_defaults(func=_cmd_data_synth)
+
+    p = data.add_parser("resample", help="resample ticks or bars to time, volume or dollar bars")
+    p.add_argument("file")
+    p.add_argument("--out", required=True)
+    p.add_argument("--kind", choices=("time", "volume", "dollar"), default="time")
+    p.add_argument("--freq", default="5min", help="pandas frequency for time bars")
+    p.add_argument("--threshold", default=None, help="volume or dollar value per bar")
+    p.add_argument("--ticks", action="store_true", help="the input holds ticks (timestamp, price, volume)")
+    p.add_argument("--tz", default=None)
+    p.add_argument("--contract", default="MES")
+    p.add_argument("--no-session", dest="session", action="store_false",
+                   help="ignore the exchange calendar (by default no bar spans or sits in a halt)")
+    p.set_defaults(func=_cmd_data_resample)
+
+    p = sub.add_parser("pipeline", help="build the leakage-safe dataset and log it to MLflow")
+    p.add_argument("--data", default=None, help="bars file (CSV/Parquet); default: the embedded synthetic sample")
+    p.add_argument("--contract", default="MES")
+    p.add_argument("--config", default=None, help="YAML file of overrides of mlproject/pipeline.yaml")
+    p.add_argument("--tz", default=None)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_pipeline)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "kind", None) in ("volume", "dollar") and args.threshold is None:
+        parser.error("--threshold is required for volume and dollar bars")
+    try:
+        return int(args.func(args) or 0)
+    except DataValidationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except FactoryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

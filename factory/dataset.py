@@ -1,0 +1,175 @@
+"""Build the one leakage-safe dataset every model trains on.
+
+Order matters and is the whole point:
+
+1. validate the bars;
+2. fix the chronological boundaries from bar fractions (before anything is fitted);
+3. compute causal features and fit their scaling on training rows only;
+4. fit the HMM on training rows only and take forward-filtered (past-only) regime probabilities;
+5. tune the triple barriers with Optuna on training bars only, then label every bar;
+6. split samples with purge (by label end time) and embargo (at least the feature warm-up);
+7. weight training samples by label uniqueness.
+
+The same function backs ``mlflow run . -e pipeline`` and, later, ``-e train``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from factory.config import PipelineConfig
+from factory.contracts import CostModel, get_contract
+from factory.errors import DataValidationError, Issue
+
+
+@dataclass
+class Dataset:
+    """Everything the pipeline produced, aligned on the rows of ``bars``."""
+
+    config: PipelineConfig
+    bars: pd.DataFrame
+    features: pd.DataFrame  # scaled causal features + regime probabilities, one row per bar
+    labels: pd.DataFrame  # triple-barrier output, one row per bar (NaN label where invalid)
+    regimes: pd.DataFrame  # filtered HMM state probabilities + simple vol/trend regime labels
+    split: Any  # factory.validation.splits.SplitResult over `sample_rows`
+    sample_rows: np.ndarray  # bar rows that are usable samples (past warm-up, valid label)
+    weights: np.ndarray  # uniqueness weight per sample (aligned with sample_rows)
+    barriers: dict[str, Any]  # chosen k_up, k_down, horizon (+ tuning score)
+    cost_model: CostModel
+    feature_pipeline: Any
+    hmm: Any
+    train_end: int  # first bar row not available to any fitting
+    warnings: list[Issue] = field(default_factory=list)
+
+    def rows(self, part: str) -> np.ndarray:
+        """Bar rows of the samples in ``part`` ('train', 'val' or 'test')."""
+        return self.sample_rows[getattr(self.split, part)]
+
+    def xy(self, part: str) -> tuple[pd.DataFrame, np.ndarray]:
+        rows = self.rows(part)
+        return self.features.iloc[rows], self.labels["label"].to_numpy()[rows].astype(np.int64)
+
+    def summary(self) -> dict[str, float]:
+        """Dataset statistics logged as MLflow metrics."""
+        out: dict[str, float] = {
+            "n_bars": float(len(self.bars)),
+            "n_features": float(self.features.shape[1]),
+            "n_samples": float(len(self.sample_rows)),
+            "warmup_bars": float(self.feature_pipeline.warmup_),
+            "train_end_row": float(self.train_end),
+        }
+        for part in ("train", "val", "test"):
+            idx = getattr(self.split, part)
+            out[f"n_{part}"] = float(len(idx))
+            lab = self.labels["label"].to_numpy()[self.sample_rows[idx]]
+            for value, name in ((-1, "down"), (0, "flat"), (1, "up")):
+                out[f"label_{name}_frac_{part}"] = float(np.mean(lab == value)) if len(lab) else float("nan")
+        for key in ("k_up", "k_down", "horizon"):
+            out[f"barrier_{key}"] = float(self.barriers[key])
+        probs = self.regimes[[c for c in self.regimes.columns if c.startswith("hmm_p")]].to_numpy()
+        valid = np.isfinite(probs).all(axis=1)
+        if valid.any():
+            occ = np.bincount(probs[valid].argmax(axis=1), minlength=probs.shape[1]) / valid.sum()
+            for k, v in enumerate(occ):
+                out[f"regime_occupancy_{k}"] = float(v)
+        out["mean_cost_in_atr"] = float(np.nanmean(self.labels["cost_in_atr"].to_numpy()[self.sample_rows]))
+        return out
+
+
+def _progress(enabled: bool, total: int):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="pipeline", unit="step", disable=not enabled, leave=False)
+
+
+def build_dataset(bars: pd.DataFrame, config: PipelineConfig, *, progress: bool = False) -> Dataset:
+    """Run the whole leakage-safe pipeline on validated bars. See the module docstring for the order."""
+    from factory.data.validation import check_bars
+    from factory.features.pipeline import FeaturePipeline
+    from factory.labels import label_uniqueness_weights, triple_barrier_labels, tune_barriers
+    from factory.regimes import RegimeHMM, hmm_inputs, trend_regime, volatility_regime
+    from factory.validation import chronological_split
+    from factory.validation.splits import check_embargo
+
+    fp = FeaturePipeline(config.features)
+    warmup = fp.warmup_bars() if hasattr(fp, "warmup_bars") else None
+    if warmup is None:
+        from factory.features import warmup_bars
+
+        warmup = warmup_bars(config.features)
+    # The embargo must cover the feature warm-up: checked before any work is done.
+    check_embargo(config.split.embargo_bars, warmup, 0)
+
+    min_bars = _min_bars(config, warmup)
+    warnings = check_bars(bars, min_bars=min_bars, gap_factor=config.data.gap_factor)
+    bars = bars.reset_index(drop=True)
+    n = len(bars)
+    train_end = int(n * config.split.train_frac)
+    cost_model = get_contract(config.contract).cost_model()
+    if not config.labels.include_costs:
+        cost_model = CostModel.zero()
+
+    with _progress(progress, 5) as bar:
+        bar.set_description("features")
+        features = fp.fit(bars, train_end=train_end).transform(bars)
+        bar.update()
+
+        bar.set_description("regimes (HMM, forward filter)")
+        hmm_x = hmm_inputs(bars)
+        hmm = RegimeHMM(config.regimes).fit(hmm_x, train_end=train_end)
+        probs = hmm.filter_proba(hmm_x)
+        regimes = pd.DataFrame(probs, columns=[f"hmm_p{k}" for k in range(probs.shape[1])])
+        regimes["vol_regime"] = volatility_regime(bars, config.regimes.vol_window, train_end)
+        regimes["trend_regime"] = trend_regime(bars, config.regimes.trend_window)
+        features = pd.concat([features, regimes[[c for c in regimes.columns if c.startswith("hmm_p")]]
+                              .astype(features.dtypes.iloc[0])], axis=1)
+        bar.update()
+
+        bar.set_description("barrier tuning (train only)")
+        lc = config.labels
+        if lc.tuning.enabled:
+            tuned = tune_barriers(bars.iloc[:train_end], lc, cost_model)
+            barriers = {"k_up": tuned.k_up, "k_down": tuned.k_down, "horizon": tuned.horizon,
+                        "tuning_score": tuned.score}
+        else:
+            barriers = {"k_up": lc.k_up, "k_down": lc.k_down, "horizon": lc.horizon}
+        bar.update()
+
+        bar.set_description("labels")
+        labels = triple_barrier_labels(
+            bars, barriers["k_up"], barriers["k_down"], int(barriers["horizon"]),
+            cost_model=cost_model, atr_window=lc.atr_window, path=lc.path,
+        )
+        bar.update()
+
+        bar.set_description("split (purge + embargo)")
+        t1 = labels["t1"].to_numpy()
+        feat_ok = np.isfinite(features.to_numpy()).all(axis=1)
+        sample_rows = np.flatnonzero((np.arange(n) >= warmup) & (t1 >= 0) & feat_ok)
+        split = chronological_split(sample_rows, t1[sample_rows], config.split, min_embargo=warmup,
+                                    n_bars=n)
+        weights = label_uniqueness_weights(sample_rows, t1[sample_rows], n)
+        bar.update()
+
+    if len(split.train) == 0 or len(split.val) == 0 or len(split.test) == 0:
+        raise DataValidationError([Issue(
+            "min_bars", None, (),
+            f"{n} bars leave an empty train/validation/test split after warm-up ({warmup} bars), purge and "
+            f"embargo ({config.split.embargo_bars} bars); supply more bars or lower split.embargo_bars",
+        )])
+
+    return Dataset(
+        config=config, bars=bars, features=features, labels=labels, regimes=regimes, split=split,
+        sample_rows=sample_rows, weights=weights, barriers=barriers, cost_model=cost_model,
+        feature_pipeline=fp, hmm=hmm, train_end=train_end, warnings=list(warnings),
+    )
+
+
+def _min_bars(config: PipelineConfig, warmup: int) -> int:
+    """Fewest bars that can give non-empty train, validation and test splits."""
+    gaps = 2 * (config.split.embargo_bars + config.split.purge_bars)
+    return warmup + gaps + 3 * max(config.labels.horizon, config.labels.tuning.horizon_range[1]) + 100
