@@ -1,22 +1,147 @@
-"""Settings of the causal feature set and the fitted FeaturePipeline."""
+"""Settings of the causal feature set and the fitted FeaturePipeline.
+
+Window lengths count bars. Which family uses which setting:
+
+* ``return_horizons``: log returns ``ret_log_{h}``;
+* ``windows``: volatility estimators, return z-scores, distances to / slopes of moving averages, rolling
+  regression, Donchian channels, OBV flow, efficiency ratio; the largest one is the "long" reference window;
+* ``band_windows``: Bollinger and Keltner bands, VWAP distances, volume z-scores, Roll spread, sign entropy;
+* ``stat_windows``: higher moments and correlations (skew, kurtosis, autocorrelation, Amihud);
+* the indicator periods: RSI, MACD, ROC, stochastic / Williams %R / ADX / MFI (``oscillator_periods``), CCI, ATR;
+* ``higher_timeframes``: features of completed higher-time-frame bars (``htf_window`` and ``htf_rsi_period``
+  on those bars); ``bar_freq`` is the nominal spacing of the input bars, used only to turn the
+  higher-time-frame warm-up into a number of input bars;
+* ``session_tz`` / ``session_open`` / ``rth``: the exchange calendar (CME Globex equity futures by default).
+"""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+import pandas as pd
+from pydantic import Field, field_validator, model_validator
 
 from factory._config_base import StrictConfig
 
+_Periods = tuple[int, ...]
+
+
+def _positive_sorted(v: tuple[int, ...], minimum: int = 1) -> tuple[int, ...]:
+    if not v:
+        raise ValueError("must not be empty")
+    if any(int(x) < minimum for x in v):
+        raise ValueError(f"every value must be >= {minimum}")
+    if len(set(v)) != len(v):
+        raise ValueError("values must be unique")
+    return tuple(sorted(int(x) for x in v))
+
+
+def _minutes(hhmm: str) -> int:
+    hh, mm = hhmm.split(":")
+    h, m = int(hh), int(mm)
+    if not (0 <= h < 24 and 0 <= m < 60):
+        raise ValueError(f"not a time of day: {hhmm!r}")
+    return 60 * h + m
+
 
 class FeatureConfig(StrictConfig):
-    # Look-back windows (in bars) used by most families; the warm-up is derived from the largest.
-    windows: tuple[int, ...] = (5, 10, 20, 60, 120, 240)
-    # Higher time frames built causally from completed higher bars only (pandas offset aliases).
+    return_horizons: _Periods = (1, 2, 3, 5, 10, 15, 30, 60, 120, 240)
+    windows: _Periods = (10, 20, 60, 240)
+    band_windows: _Periods = (20, 60, 240)
+    stat_windows: _Periods = (60, 240)
+    rsi_periods: _Periods = (7, 14, 28)
+    macd: tuple[tuple[int, int, int], ...] = ((12, 26, 9), (48, 104, 36))
+    roc_periods: _Periods = (20, 45, 90)
+    oscillator_periods: _Periods = (14, 60)
+    cci_periods: _Periods = (20, 60)
+    atr_periods: _Periods = (5, 14, 60, 240)
+    # EMA pairs (fast, slow) whose spread, in ATRs, is a feature.
+    ma_cross_pairs: tuple[tuple[int, int], ...] = ((10, 60), (20, 240), (60, 240))
+    # Variance-ratio horizons (bars) of the Hurst estimate, over the largest window.
+    hurst_lags: _Periods = (4, 16)
+    # Higher time frames built causally from completed higher bars only (fixed-length pandas offsets).
     higher_timeframes: tuple[str, ...] = ("15min", "60min")
+    htf_window: int = Field(20, ge=2)
+    htf_rsi_period: int = Field(14, ge=2)
+    bar_freq: str = "1min"
     fracdiff_d: float = Field(0.4, gt=0, lt=1)
     fracdiff_threshold: float = Field(1e-4, gt=0)
+    session_tz: str = "America/Chicago"
+    session_open: str = "17:00"
+    rth: tuple[str, str] = ("08:30", "15:00")
     # Scaling fitted on training rows only: "robust" (median / IQR) or "standard" (mean / std).
     scaling: Literal["robust", "standard", "none"] = "robust"
     clip: float = Field(10.0, gt=0)
     dtype: Literal["float32", "float64"] = "float32"
+
+    @field_validator("windows", "band_windows", "stat_windows", "cci_periods", "oscillator_periods")
+    @classmethod
+    def _windows(cls, v):
+        return _positive_sorted(v, 2)
+
+    @field_validator("return_horizons", "rsi_periods", "roc_periods", "atr_periods", "hurst_lags")
+    @classmethod
+    def _periods(cls, v):
+        return _positive_sorted(v, 1)
+
+    @field_validator("macd")
+    @classmethod
+    def _macd(cls, v):
+        for fast, slow, sig in v:
+            if not (1 <= fast < slow) or sig < 1:
+                raise ValueError("each MACD entry is (fast, slow, signal) with 1 <= fast < slow and signal >= 1")
+        return v
+
+    @field_validator("ma_cross_pairs")
+    @classmethod
+    def _pairs(cls, v):
+        for fast, slow in v:
+            if not (2 <= fast < slow):
+                raise ValueError("each pair is (fast, slow) with 2 <= fast < slow")
+        return v
+
+    @field_validator("higher_timeframes", "bar_freq")
+    @classmethod
+    def _freqs(cls, v):
+        for f in (v,) if isinstance(v, str) else v:
+            try:
+                td = pd.Timedelta(f)
+            except (ValueError, TypeError):
+                raise ValueError(f"not a fixed-length pandas frequency: {f!r}") from None
+            if td <= pd.Timedelta(0):
+                raise ValueError(f"frequency must be positive: {f!r}")
+        return v
+
+    @field_validator("session_open")
+    @classmethod
+    def _open(cls, v):
+        _minutes(v)
+        return v
+
+    @field_validator("rth")
+    @classmethod
+    def _rth(cls, v):
+        if _minutes(v[0]) >= _minutes(v[1]):
+            raise ValueError("regular trading hours must start before they end")
+        return v
+
+    @field_validator("session_tz")
+    @classmethod
+    def _tz(cls, v):
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(v)
+        except Exception:  # noqa: BLE001 - any failure means an unknown zone
+            raise ValueError(f"unknown time zone: {v!r}") from None
+        return v
+
+    @model_validator(mode="after")
+    def _htf_coarser(self):
+        bar = pd.Timedelta(self.bar_freq)
+        for f in self.higher_timeframes:
+            if pd.Timedelta(f) <= bar:
+                raise ValueError(f"higher time frame {f!r} must be longer than bar_freq {self.bar_freq!r}")
+        if max(self.hurst_lags) >= max(self.windows):
+            raise ValueError("hurst_lags must be shorter than the largest window")
+        return self

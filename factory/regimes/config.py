@@ -20,5 +20,8 @@ class RegimeConfig(StrictConfig):
     refit_every: int = Field(50_000, ge=100)
     # Cap on the rows used to fit (the most recent ones of the allowed past); keeps 1M-bar fits fast.
     max_fit_rows: int = Field(200_000, ge=100)
+    # Window of the realised-volatility column of the HMM observations (see regimes.hmm.hmm_inputs).
+    input_vol_window: int = Field(30, ge=2)
+    # Windows of the simple volatility (terciles of realised vol) and trend (efficiency ratio) regimes.
     vol_window: int = Field(60, ge=2)
     trend_window: int = Field(120, ge=2)

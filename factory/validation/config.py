@@ -8,9 +8,14 @@ from factory._config_base import StrictConfig
 
 
 class SplitConfig(StrictConfig):
+    """Fractions of the bar range for train / val (the rest is test) and the purge / embargo gaps in bars.
+
+    ``n_splits`` is used by the cross-validators built with ``from_config``.
+    """
+
     train_frac: float = Field(0.7, gt=0, lt=1)
     val_frac: float = Field(0.15, gt=0, lt=1)
-    # Training rows whose label end time t1 falls within `purge_bars` of the next segment's start are dropped.
+    # Samples whose label end t1 comes within `purge_bars` of their segment's end (or of a test block) are dropped.
     purge_bars: int = Field(60, ge=0)
     # Bars skipped after each segment before the next one starts; must cover feature warm-up and model look-back.
     embargo_bars: int = Field(1440, ge=0)

@@ -1,0 +1,1 @@
+"""Gradient-boosted tree models (LightGBM, XGBoost) behind the common model contract."""

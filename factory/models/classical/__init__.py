@@ -1,0 +1,1 @@
+"""Classical (linear) models behind the common model contract."""

@@ -1,0 +1,1 @@
+"""Ensembles whose members are other registered models."""
