@@ -18,7 +18,14 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from factory.regimes import RegimeConfig, RegimeHMM, hmm_inputs, trend_regime, volatility_regime, walk_forward_proba  # noqa: E402
+from factory.regimes import (  # noqa: E402
+    RegimeConfig,
+    RegimeHMM,
+    hmm_inputs,
+    trend_regime,
+    volatility_regime,
+    walk_forward_proba,
+)
 
 TARGET_S = 30.0
 

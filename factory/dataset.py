@@ -23,7 +23,7 @@ import pandas as pd
 
 from factory.config import PipelineConfig
 from factory.contracts import CostModel, get_contract
-from factory.errors import DataValidationError, Issue
+from factory.errors import Issue
 
 
 @dataclass
@@ -108,7 +108,8 @@ def build_dataset(bars: pd.DataFrame, config: PipelineConfig, *, progress: bool 
     warnings = check_bars(bars, min_bars=min_bars, gap_factor=config.data.gap_factor)
     bars = bars.reset_index(drop=True)
     n = len(bars)
-    train_end = int(n * config.split.train_frac)
+    # Same rounding as chronological_split, which asserts it below.
+    train_end = int(round(config.split.train_frac * n))
     cost_model = get_contract(config.contract).cost_model()
     if not config.labels.include_costs:
         cost_model = CostModel.zero()
@@ -150,17 +151,10 @@ def build_dataset(bars: pd.DataFrame, config: PipelineConfig, *, progress: bool 
         t1 = labels["t1"].to_numpy()
         feat_ok = np.isfinite(features.to_numpy()).all(axis=1)
         sample_rows = np.flatnonzero((np.arange(n) >= warmup) & (t1 >= 0) & feat_ok)
-        split = chronological_split(sample_rows, t1[sample_rows], config.split, min_embargo=warmup,
-                                    n_bars=n)
+        split = chronological_split(sample_rows, t1[sample_rows], config.split, feature_warmup=warmup, n_bars=n)
+        assert split.boundaries.train_end == train_end
         weights = label_uniqueness_weights(sample_rows, t1[sample_rows], n)
         bar.update()
-
-    if len(split.train) == 0 or len(split.val) == 0 or len(split.test) == 0:
-        raise DataValidationError([Issue(
-            "min_bars", None, (),
-            f"{n} bars leave an empty train/validation/test split after warm-up ({warmup} bars), purge and "
-            f"embargo ({config.split.embargo_bars} bars); supply more bars or lower split.embargo_bars",
-        )])
 
     return Dataset(
         config=config, bars=bars, features=features, labels=labels, regimes=regimes, split=split,

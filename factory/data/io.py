@@ -42,7 +42,8 @@ def _read_table(path: Path) -> tuple[pd.DataFrame | None, list[Issue]]:
     """The raw table of a file, or None plus a 'readable' / 'empty' issue."""
     kind = _kind(path)
     if kind is None:
-        return None, [Issue("readable", None, (), f"unsupported file type '{path.name}'; use .csv, .csv.gz or .parquet")]
+        return None, [Issue("readable", None, (),
+                            f"unsupported file type '{path.name}'; use .csv, .csv.gz or .parquet")]
     if not path.exists():
         return None, [Issue("readable", None, (), f"file not found: {path}")]
     if not path.is_file():
@@ -142,21 +143,30 @@ def validate_file(path, tz: str | None = None, min_bars: int = 0, gap_factor: fl
 
 
 # ----------------------------------------------------------------------------------------------------- writing
-def _iso_utc(ts: pd.Series) -> np.ndarray:
-    """ISO 8601 strings with an explicit +00:00, at the coarsest unit that loses nothing (seconds usually)."""
-    idx = pd.DatetimeIndex(ts).tz_convert("UTC").as_unit("ns")
-    ns = idx.asi8
+def _iso_utc(ts: pd.Series):
+    """ISO 8601 strings with an explicit +00:00 (an Arrow array), at the coarsest unit that loses nothing.
+
+    Arrow's cast and string kernels do this for a million timestamps in a few hundredths of a second.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    ns = pd.DatetimeIndex(ts).tz_convert("UTC").as_unit("ns").asi8
     unit = next((u for u, step in (("s", 10**9), ("ms", 10**6), ("us", 10**3)) if not (ns % step).any()), "ns")
-    text = np.datetime_as_string(ns.view("datetime64[ns]"), unit=unit)
-    return np.char.add(text.astype(str), "+00:00")
+    text = pc.cast(pa.array(ns.view("datetime64[ns]").astype(f"datetime64[{unit}]")), pa.string())
+    return pc.binary_join_element_wise(pc.replace_substring(text, " ", "T"), "+00:00", "")
 
 
 def _csv_bytes(frame: pd.DataFrame) -> bytes:
-    out = frame.copy()
-    out["timestamp"] = _iso_utc(frame["timestamp"])
-    buf = io.StringIO()
-    out.to_csv(buf, index=False, lineterminator="\n")
-    return buf.getvalue().encode("utf-8")
+    """CSV via Arrow's writer: shortest round-trip float text, no quoting, '\n' line ends."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    columns = {"timestamp": _iso_utc(frame["timestamp"])}
+    columns.update({c: pa.array(frame[c].to_numpy(dtype=np.float64)) for c in frame.columns if c != "timestamp"})
+    sink = pa.BufferOutputStream()
+    pcsv.write_csv(pa.table(columns), sink, pcsv.WriteOptions(quoting_style="none", quoting_header="none"))
+    return sink.getvalue().to_pybytes()
 
 
 def _parquet_bytes(frame: pd.DataFrame) -> bytes:
@@ -180,6 +190,10 @@ def _write(frame: pd.DataFrame, path, columns: tuple[str, ...]) -> Path:
     if missing:
         raise DataValidationError([Issue("columns", missing[0], (), f"cannot write: missing column(s) {missing}")])
     frame = frame[list(columns)].reset_index(drop=True)
+    dtype = frame["timestamp"].dtype
+    if getattr(dtype, "tz", None) is None:
+        raise DataValidationError([Issue("timezone", "timestamp", (), f"cannot write timestamps of dtype {dtype}: "
+                                                                      "they must be time-zone aware (UTC)")])
     if kind == "parquet":
         data = _parquet_bytes(frame)
     else:
@@ -187,7 +201,7 @@ def _write(frame: pd.DataFrame, path, columns: tuple[str, ...]) -> Path:
         if path.name.lower().endswith(".gz"):
             # mtime=0 and no embedded file name keep the compressed bytes reproducible.
             buf = io.BytesIO()
-            with gzip.GzipFile(filename="", mode="wb", fileobj=buf, mtime=0) as gz:
+            with gzip.GzipFile(filename="", mode="wb", fileobj=buf, mtime=0, compresslevel=6) as gz:
                 gz.write(data)
             data = buf.getvalue()
     path.parent.mkdir(parents=True, exist_ok=True)

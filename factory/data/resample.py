@@ -18,7 +18,9 @@ running sum restarts at zero (overshoot is not carried over). The bar is labelle
 ``last_timestamp`` says when the bar was complete, which is when it may first be used.
 
 Everything here is NumPy reductions over sorted group boundaries plus one small compiled loop for the threshold bars,
-so the same input always gives bit-identical output.
+so the same input always gives bit-identical output. ``DataFrame.resample`` is not used because its bin origin
+depends on the first row of the data (``origin="start_day"``) and it cannot align bins to session opens that move
+with daylight saving; labelling rows first and reducing runs of equal labels does both and is faster.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
-from factory.data.sessions import SessionCalendar, _fixed_ns, get_calendar
+from factory.data.sessions import SessionCalendar, freq_to_ns, get_calendar
 from factory.data.validation import validate_bars, validate_ticks
 from factory.errors import ConfigError, DataValidationError, Issue
 
@@ -60,7 +62,7 @@ def _open_rows(ts_ns: np.ndarray, calendar: SessionCalendar, on_closed: str) -> 
 
 def _bin_labels(ts_ns: np.ndarray, freq, calendar: SessionCalendar | None) -> np.ndarray:
     """Left edge (UTC ns) of the time bin of each (open-market) timestamp."""
-    width = _fixed_ns(freq)
+    width = freq_to_ns(freq)
     if calendar is None:
         return np.floor_divide(ts_ns, width) * width
     start = calendar.session_start(ts_ns.view("datetime64[ns]")).asi8
@@ -164,14 +166,15 @@ def _threshold_bars(df: pd.DataFrame, amount_of, threshold: float, keep_partial:
         out["last_timestamp"] = out["timestamp"]
         return out
     first = np.r_[0, ends[:-1] + 1]
+    used = slice(0, int(ends[-1]) + 1)  # reduceat runs its last group to the end: leave out the unfinished rows
     utc = lambda x: pd.DatetimeIndex(x.view("datetime64[ns]")).tz_localize("UTC")  # noqa: E731
     return pd.DataFrame({
         "timestamp": utc(ts[first]),
         "open": o[first],
-        "high": np.maximum.reduceat(h, first),
-        "low": np.minimum.reduceat(l, first),
+        "high": np.maximum.reduceat(h[used], first),
+        "low": np.minimum.reduceat(l[used], first),
         "close": c[ends],
-        "volume": np.add.reduceat(v, first),
+        "volume": np.add.reduceat(v[used], first),
         "last_timestamp": utc(ts[ends]),
     })
 

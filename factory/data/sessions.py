@@ -107,7 +107,7 @@ class SessionCalendar:
 
     def bar_within_session(self, ts, freq) -> np.ndarray:
         """Boolean array: does the bar ``[ts, ts + freq)`` lie entirely inside one open session?"""
-        width = _fixed_ns(freq)
+        width = freq_to_ns(freq)
         _, _, since_open, _, is_open = self._decompose(ts)
         return is_open & (since_open + width <= self.session_hours * 60 * _NS_PER_MIN)
 
@@ -141,7 +141,7 @@ def _as_utc_index(ts) -> pd.DatetimeIndex:
     return idx
 
 
-def _fixed_ns(freq) -> int:
+def freq_to_ns(freq) -> int:
     """Length of a fixed-duration pandas frequency in nanoseconds (ConfigError for calendar offsets like 'ME')."""
     try:
         offset = pd.tseries.frequencies.to_offset(freq)

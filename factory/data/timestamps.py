@@ -71,6 +71,42 @@ def _localize(naive: pd.DatetimeIndex, tz: str, rows: np.ndarray, issues: list[I
     return local.tz_convert("UTC")
 
 
+def _arrow_strings(raw: pd.Series) -> pa.Array:
+    """The column as an Arrow string array with surrounding whitespace removed (missing values as nulls)."""
+    try:
+        arr = pa.array(raw.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # a mix of strings and other objects
+        arr = pa.array(raw.astype("string").to_numpy(dtype=object, na_value=None), type=pa.string())
+    return pc.utf8_trim_whitespace(arr)
+
+
+def _parse(arr: pa.Array, missing: np.ndarray, has_off: np.ndarray) -> tuple[pd.DatetimeIndex, np.ndarray]:
+    """UTC instants (naive values taken as UTC for now) and the mask of values that are not date-times.
+
+    Arrow's strict ISO 8601 cast handles the usual file in milliseconds; anything it refuses (other formats,
+    a column mixing naive and offset values, unreadable values) goes through pandas, value by value if needed.
+    """
+    present = ~missing
+    if has_off[present].all() or not has_off[present].any():
+        target = pa.timestamp("ns", tz="UTC") if has_off[present].any() else pa.timestamp("ns")
+        try:
+            ns = pc.fill_null(pc.cast(arr, target).cast(pa.int64()), _NAT).to_numpy()
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
+        else:
+            return pd.DatetimeIndex(ns.view("datetime64[ns]")).tz_localize("UTC"), np.zeros(len(arr), bool)
+    text = pd.Series(arr.to_numpy(zero_copy_only=False), dtype=object)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        parsed = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
+        failed = parsed.isna().to_numpy() & ~missing
+        if failed.any():  # not ISO 8601: let pandas infer the format value by value
+            parsed = parsed.copy()
+            parsed[failed] = pd.to_datetime(text[failed], utc=True, format="mixed", errors="coerce")
+            failed = parsed.isna().to_numpy() & ~missing
+    return pd.DatetimeIndex(parsed).as_unit("ns"), failed
+
+
 def parse_timestamps(raw: pd.Series, tz: str | None = None) -> tuple[pd.DatetimeIndex, list[Issue]]:
     """Parse a timestamp column into a UTC DatetimeIndex (ns) plus the issues found (see the module docstring)."""
     tz = check_tz(tz)
@@ -92,28 +128,17 @@ def parse_timestamps(raw: pd.Series, tz: str | None = None) -> tuple[pd.Datetime
                             "'2024-01-08T14:30:00+00:00'"))
         return pd.DatetimeIndex(np.full(n, _NAT).view("datetime64[ns]")).tz_localize("UTC"), issues
 
-    text = raw.astype("string").str.strip()
-    missing = (text.isna() | (text == "")).to_numpy(dtype=bool)
-    text = text.where(~missing, None)
+    arr = _arrow_strings(raw)
+    missing = pc.or_(pc.is_null(arr), pc.fill_null(pc.equal(arr, ""), False)).to_numpy(zero_copy_only=False)
+    arr = pc.if_else(pa.array(missing), pa.scalar(None, pa.string()), arr)
     # Arrow's regex kernel finds the offsets of a million strings in a fraction of a second.
-    arr = pa.array(text.to_numpy(dtype=object, na_value=None), type=pa.string())
     off = pc.struct_field(pc.extract_regex(arr, _OFFSET_RE), [0]).to_numpy(zero_copy_only=False)
     has_off = pd.notna(off)
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        parsed = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
-        failed = (parsed.isna().to_numpy() & ~missing)
-        if failed.any():  # not ISO 8601: let pandas infer the format value by value
-            retry = pd.to_datetime(text[failed], utc=True, format="mixed", errors="coerce")
-            parsed = parsed.copy()
-            parsed[failed] = retry
-            failed = parsed.isna().to_numpy() & ~missing
-    idx = pd.DatetimeIndex(parsed).as_unit("ns")
+    idx, failed = _parse(arr, missing, has_off)
     if missing.any():
         issues.append(Issue("nan", "timestamp", _rows(missing), f"{_n(missing)} missing a timestamp"))
     if failed.any():
-        sample = text[failed].iloc[0]
+        sample = arr[int(np.flatnonzero(failed)[0])].as_py()
         issues.append(Issue("datetime", "timestamp", _rows(failed),
                             f"{_n(failed)} could not be read as date-times (e.g. {sample!r})"))
     ok = ~missing & ~failed

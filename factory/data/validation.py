@@ -70,36 +70,45 @@ def _numeric_values(df: pd.DataFrame, col: str, issues: list[Issue]) -> np.ndarr
     return values
 
 
+def _holds_timestamps(raw: pd.Series) -> bool:
+    present = raw.dropna()
+    return len(present) > 0 and isinstance(present.iloc[0], pd.Timestamp) and \
+        bool(present.map(lambda v: isinstance(v, pd.Timestamp)).all())
+
+
 def _timestamp_values(df: pd.DataFrame, issues: list[Issue]) -> np.ndarray | None:
     """The timestamp column as int64 UTC nanoseconds (NaT as int64 min), or None if it is not usable at all."""
     raw = df["timestamp"]
     dtype = raw.dtype
-    if is_datetime64_any_dtype(dtype):
-        if getattr(dtype, "tz", None) is None:
-            issues.append(_issue("timezone", "timestamp", np.ones(len(raw), bool),
-                                 "timestamps are naive (no time zone); localize them, e.g. read with tz='America/Chicago'"))
-            return None
-        idx = pd.DatetimeIndex(raw).tz_convert("UTC").as_unit("ns")
-    elif dtype == object and isinstance(raw.dropna().iloc[0] if raw.notna().any() else None, pd.Timestamp) \
-            and raw.map(lambda v: isinstance(v, pd.Timestamp) or pd.isna(v)).all():
-        # pandas keeps Timestamps with different time zones in an object column.
+    if dtype == object and _holds_timestamps(raw):
+        # pandas keeps Timestamps of different time zones (or naive and aware ones) in an object column.
         tzs = raw.map(lambda v: str(v.tz) if isinstance(v, pd.Timestamp) else "NaT")
         present = tzs[tzs != "NaT"]
-        if len(present) and (present == "None").any():
-            mask = (tzs == "None").to_numpy() if (present != "None").any() else np.ones(len(raw), bool)
+        zones = sorted(set(present))
+        if zones == ["None"]:
+            raw = pd.to_datetime(raw)  # all naive: reported below
+        elif "None" in zones:
+            issues.append(_issue("timezone", "timestamp", (tzs == "None").to_numpy(),
+                                 "timestamps mix naive and time-zone-aware values"))
+            return None
+        elif len(zones) > 1:
+            mask = ((tzs != present.iloc[0]) & (tzs != "NaT")).to_numpy()
             issues.append(_issue("timezone", "timestamp", mask,
-                                 "timestamps mix naive and time-zone-aware values" if (present != "None").any()
-                                 else "timestamps are naive (no time zone)"))
+                                 f"timestamps mix time zones ({', '.join(zones)}); convert them to UTC"))
+            return None
         else:
-            first = present.iloc[0] if len(present) else "UTC"
-            mask = ((tzs != first) & (tzs != "NaT")).to_numpy()
-            issues.append(_issue("timezone", "timestamp", mask,
-                                 f"timestamps mix time zones ({', '.join(sorted(set(present)))}); convert them to UTC"))
-        return None
-    else:
+            raw = pd.to_datetime(raw, utc=True)
+        dtype = raw.dtype
+    if not is_datetime64_any_dtype(dtype):
         issues.append(_issue("datetime", "timestamp", np.ones(len(raw), bool),
                              f"timestamp column has dtype {dtype}, expected tz-aware datetimes"))
         return None
+    if getattr(dtype, "tz", None) is None:
+        issues.append(_issue("timezone", "timestamp", np.ones(len(raw), bool),
+                             "timestamps are naive (no time zone); localize them, e.g. read with "
+                             "tz='America/Chicago'"))
+        return None
+    idx = pd.DatetimeIndex(raw).tz_convert("UTC").as_unit("ns")
     values = idx.asi8
     nat = idx.isna()
     if nat.any():
@@ -162,8 +171,8 @@ def _gap_checks(ts: np.ndarray, nat: np.ndarray, gap_factor: float, calendar: Se
         longest = pd.Timedelta(int(open_step.max()), "ns")
         why = " of open-market time" if calendar is not None else ""
         issues.append(_issue("gap", "timestamp", mask,
-                             f"{_count(mask)} follow a gap{why} longer than {gap_factor:g} x the median bar interval "
-                             f"{pd.Timedelta(int(median), 'ns')} (longest {longest})", "warning"))
+                             f"gap{why} longer than {gap_factor:g} x the median bar interval "
+                             f"{pd.Timedelta(int(median), 'ns')} before {_count(mask)} (longest {longest})", "warning"))
 
 
 def _frame_checks(df, required: tuple[str, ...], kind: str, issues: list[Issue]) -> bool:

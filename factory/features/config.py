@@ -8,7 +8,7 @@ Window lengths count bars. Which family uses which setting:
 * ``band_windows``: Bollinger and Keltner bands, VWAP distances, volume z-scores, Roll spread, sign entropy;
 * ``stat_windows``: higher moments and correlations (skew, kurtosis, autocorrelation, Amihud);
 * the indicator periods: RSI, MACD, ROC, stochastic / Williams %R / ADX / MFI (``oscillator_periods``), CCI, ATR;
-* ``higher_timeframes``: features of completed higher-time-frame bars (``htf_window`` and ``htf_rsi_period``
+* ``higher_timeframes``: features of completed higher-time-frame bars (``htf_window`` and ``htf_period``
   on those bars); ``bar_freq`` is the nominal spacing of the input bars, used only to turn the
   higher-time-frame warm-up into a number of input bars;
 * ``session_tz`` / ``session_open`` / ``rth``: the exchange calendar (CME Globex equity futures by default).
@@ -62,7 +62,7 @@ class FeatureConfig(StrictConfig):
     # Higher time frames built causally from completed higher bars only (fixed-length pandas offsets).
     higher_timeframes: tuple[str, ...] = ("15min", "60min")
     htf_window: int = Field(20, ge=2)
-    htf_rsi_period: int = Field(14, ge=2)
+    htf_period: int = Field(14, ge=2)
     bar_freq: str = "1min"
     fracdiff_d: float = Field(0.4, gt=0, lt=1)
     fracdiff_threshold: float = Field(1e-4, gt=0)
@@ -74,10 +74,15 @@ class FeatureConfig(StrictConfig):
     clip: float = Field(10.0, gt=0)
     dtype: Literal["float32", "float64"] = "float32"
 
-    @field_validator("windows", "band_windows", "stat_windows", "cci_periods", "oscillator_periods")
+    @field_validator("windows", "band_windows", "cci_periods", "oscillator_periods")
     @classmethod
     def _windows(cls, v):
         return _positive_sorted(v, 2)
+
+    @field_validator("stat_windows")
+    @classmethod
+    def _stat_windows(cls, v):
+        return _positive_sorted(v, 4)  # the kurtosis estimator needs at least 4 values
 
     @field_validator("return_horizons", "rsi_periods", "roc_periods", "atr_periods", "hurst_lags")
     @classmethod

@@ -102,22 +102,25 @@ def macd(close: np.ndarray, fast: int = 12, slow: int = 26, signal: int = 9):
     return line, sig, line - sig
 
 
-def stochastic(high, low, close, n: int = 14, smooth_k: int = 3, smooth_d: int = 3):
+def stochastic(high, low, close, n: int = 14, smooth_k: int = 3, smooth_d: int = 3, *, hh=None, ll=None):
     """Slow stochastic (TA-Lib STOCH with SMA smoothing): fast %K = 100 * (c - LL_n) / (HH_n - LL_n),
-    %K = SMA_smooth_k(fast %K), %D = SMA_smooth_d(%K). Fast %K is 50 when HH = LL."""
+    %K = SMA_smooth_k(fast %K), %D = SMA_smooth_d(%K). Fast %K is 50 when HH = LL.
+
+    ``hh`` / ``ll`` may pass precomputed n-bar highest high / lowest low.
+    """
     c = _f64(close)
-    hh = rolling_max(_f64(high), n)
-    ll = rolling_min(_f64(low), n)
+    hh = rolling_max(_f64(high), n) if hh is None else hh
+    ll = rolling_min(_f64(low), n) if ll is None else ll
     fast = safe_div(100.0 * (c - ll), hh - ll, 50.0)
     k = rolling_mean(fast, smooth_k)
     return k, rolling_mean(k, smooth_d)
 
 
-def williams_r(high, low, close, n: int = 14) -> np.ndarray:
-    """Williams %R = -100 * (HH_n - c) / (HH_n - LL_n); -50 when HH = LL."""
+def williams_r(high, low, close, n: int = 14, *, hh=None, ll=None) -> np.ndarray:
+    """Williams %R = -100 * (HH_n - c) / (HH_n - LL_n); -50 when HH = LL (``hh`` / ``ll`` as in stochastic)."""
     c = _f64(close)
-    hh = rolling_max(_f64(high), n)
-    ll = rolling_min(_f64(low), n)
+    hh = rolling_max(_f64(high), n) if hh is None else hh
+    ll = rolling_min(_f64(low), n) if ll is None else ll
     return safe_div(-100.0 * (hh - c), hh - ll, -50.0)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from factory._config_base import StrictConfig
 
@@ -16,6 +16,14 @@ class TuningConfig(StrictConfig):
     k_up_range: tuple[float, float] = (0.5, 4.0)
     k_down_range: tuple[float, float] = (0.5, 4.0)
     horizon_range: tuple[int, int] = (5, 60)
+
+    @model_validator(mode="after")
+    def _ranges_ordered(self):
+        for name in ("k_up_range", "k_down_range", "horizon_range"):
+            lo, hi = getattr(self, name)
+            if not 0 < lo <= hi:
+                raise ValueError(f"{name} must satisfy 0 < low <= high, got ({lo}, {hi})")
+        return self
 
 
 class LabelConfig(StrictConfig):

@@ -79,7 +79,7 @@ def check_labels(y: Any, n: int, what: str = "y") -> np.ndarray:
         raise ModelInputError(f"{what} must be 1-D, got shape {arr.shape}")
     if len(arr) != n:
         raise ModelInputError(f"{what} has {len(arr)} labels but X has {n} rows")
-    if arr.dtype.kind not in "iufb":
+    if arr.dtype.kind not in "iuf":
         raise ModelInputError(f"{what} must hold the integers -1, 0, 1, got dtype {arr.dtype}")
     as_float = arr.astype(np.float64)
     bad = ~np.isin(as_float, CLASSES.astype(np.float64))

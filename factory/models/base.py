@@ -90,6 +90,7 @@ class FactoryModel:
         t1: Any = None,
     ) -> "FactoryModel":
         """Check the inputs, fit, and return ``self``."""
+        self.__dict__.pop("classes_", None)  # a refit that fails must not leave a model that looks fitted
         Xa, names = check_features(X, allow_nan=self.allows_nan)
         ya = check_labels(y, len(Xa))
         w = check_weights(sample_weight, len(Xa))

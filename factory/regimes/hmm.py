@@ -187,11 +187,10 @@ class RegimeHMM:
         return self.config if self.config is not None else RegimeConfig()
 
     def fit(self, X: np.ndarray, train_end: int | None = None) -> "RegimeHMM":
-        """Fit on rows ``[max(0, train_end - ...), train_end)`` of ``X`` that have no NaN.
+        """Fit on the most recent ``config.max_fit_rows`` NaN-free rows among rows ``< train_end``.
 
-        The row window is ``[train_end - max_fit_rows, train_end)`` restricted to valid rows (the most recent
-        ``max_fit_rows`` valid ones). Interior invalid rows are dropped, which joins the pieces around them into
-        one sequence; for warm-up rows (the usual case) that changes nothing.
+        ``train_end=None`` means all rows. Rows with a NaN (the warm-up of :func:`hmm_inputs`) are dropped;
+        interior ones, if any, join the pieces around them into one sequence, which is harmless for a few rows.
         """
         from hmmlearn.hmm import GaussianHMM  # heavy import kept lazy
 
@@ -230,6 +229,10 @@ class RegimeHMM:
         finally:
             hmm_log.setLevel(old_level)
 
+        if not (np.isfinite(model.transmat_).all() and np.isfinite(model.means_).all()):
+            raise FactoryError(
+                "HMM fit produced non-finite parameters (a state never visited); use fewer states or more rows"
+            )
         covars = np.asarray(model.covars_, dtype=np.float64)  # always (k, d, d), whatever covariance_type
         order = np.argsort(covars[:, 0, 0], kind="stable")
         self.mean_ = mean

@@ -115,10 +115,12 @@ def test_forward_backward_would_leak_the_future(fitted):
             Xp = hmm_inputs(perturb_after(bars, int(t), vol=vol))
             smooth.append(h.predict_proba((Xp[first:] - model.mean_) / model.scale_)[: t + 1 - first])
         assert np.abs(smooth[0] - smooth[1]).max() > 1e-2
-    # Our filter agrees with hmmlearn where the smoother has nothing left to add: at the last row,
-    # filtered == smoothed.
-    smooth = h.predict_proba((X[first:] - model.mean_) / model.scale_)
-    np.testing.assert_allclose(model.filter_proba(X)[-1], smooth[-1], atol=1e-8)
+    # Our filter agrees with hmmlearn where the smoother has nothing left to add: the last row of a sequence
+    # cut at t, where filtered == smoothed by definition.
+    p = model.filter_proba(X)
+    z = (X[first:] - model.mean_) / model.scale_
+    for t in (first, 200, 2500, len(X) - 1):
+        np.testing.assert_allclose(p[t], h.predict_proba(z[: t + 1 - first])[-1], atol=1e-8)
 
 
 def test_fit_then_filter_pipeline_is_causal_after_train_end(switching):
@@ -303,3 +305,13 @@ def test_walk_forward_bad_start(switching):
     bars, _ = switching
     with pytest.raises(ConfigError):
         walk_forward_proba(hmm_inputs(bars), WF, start=0)
+
+
+def test_recovers_volatility_regimes_of_the_project_synthetic_bars():
+    """On the shared synthetic MES bars (intraday seasonality included), 2 states separate calm from volatile."""
+    synth = pytest.importorskip("factory.data.synth")
+    bars, hidden = synth.generate_bars(30_000, seed=0, return_regimes=True)
+    volatile = (np.asarray(hidden) >= 2).astype(np.int64)  # ids 2, 3 are the volatile regimes
+    X = hmm_inputs(bars)
+    s = RegimeHMM(RegimeConfig(n_states=2, seed=0)).fit(X, train_end=20_000).filter_states(X)
+    assert (s[20_000:] == volatile[20_000:]).mean() > 0.7  # out of sample

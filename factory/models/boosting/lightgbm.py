@@ -111,5 +111,5 @@ class LightGBMModel(BoostedTreesModel):
         path = folder / state.get("booster_file", BOOSTER_FILE)
         if not path.is_file():
             raise ModelFileError(f"missing LightGBM model file: {path}")
-        self.booster_ = lgb.Booster(model_file=str(path), params={"num_threads": n_threads(self.config.n_jobs)})
+        self.booster_ = lgb.Booster(model_file=str(path))
         self.best_iteration_ = int(state["best_iteration"])

@@ -47,15 +47,25 @@ def new_member(key: str, params: dict[str, dict[str, Any]], seed: int) -> Factor
     return create_model(key, **{"seed": seed, **params.get(key, {})})
 
 
+def with_names(X: np.ndarray, names: list[str] | None):
+    """Members get the feature names too, so their importances are reported by name."""
+    if names is None:
+        return X
+    import pandas as pd
+
+    return pd.DataFrame(X, columns=names, copy=False)
+
+
 def labels(y_idx: np.ndarray) -> np.ndarray:
     """Class indices back to the public labels -1, 0, 1 (members are fitted through their public API)."""
     return y_idx - 1
 
 
-def eval_for_member(eval_set) -> tuple | None:
+def eval_for_member(eval_set, names: list[str] | None) -> tuple | None:
     if eval_set is None:
         return None
     Xv, yv, wv = eval_set
+    Xv = with_names(Xv, names)
     return (Xv, labels(yv)) if wv is None else (Xv, labels(yv), wv)
 
 

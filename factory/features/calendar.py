@@ -1,0 +1,103 @@
+"""Time and session features in exchange local time (CME Globex equity futures by default).
+
+The Globex equity session opens at 17:00 America/Chicago, halts daily 16:00-17:00 and closes for the weekend
+from Friday 16:00 to Sunday 17:00; a session is named by the local date on which it opened. Local time
+comes from the IANA time-zone rules, so daylight-saving shifts are handled. With m the local minute of day
+(fractional), d the weekday (Monday = 0) and the session opening at minute m0:
+
+* ``tod_sin`` / ``tod_cos``   = sin / cos(2 pi m / 1440)
+* ``dow_sin`` / ``dow_cos``   = sin / cos(2 pi d / 7)
+* ``week_sin`` / ``week_cos`` = sin / cos(2 pi u / 10080), u the minutes since the weekly open (Sunday m0)
+* ``year_sin`` / ``year_cos`` = sin / cos(2 pi (UTC day of year) / 365.2425)
+* ``hour``, ``day_of_week``  = local hour (0-23) and d
+* ``session_minutes``        = (m - m0) mod 1440, minutes since the session opened
+* ``bars_since_open``        = bars since the first bar of the current session (0 on it)
+* ``is_rth``                 = 1 inside regular trading hours (08:30-15:00 local, Monday-Friday), else 0
+* ``gap_log``                = ln(minutes since the previous bar / bar length): 0 for consecutive bars
+
+All depend on the bar's own timestamp and on earlier ones only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from factory.features._context import BarContext
+from factory.features.config import FeatureConfig, _minutes
+
+_NS_MIN = 60_000_000_000
+_NS_DAY = 1440 * _NS_MIN
+
+NAMES = [
+    "tod_sin", "tod_cos", "dow_sin", "dow_cos", "week_sin", "week_cos", "year_sin", "year_cos",
+    "hour", "day_of_week", "session_minutes", "bars_since_open", "is_rth", "gap_log",
+]  # fmt: skip
+
+
+def names(cfg: FeatureConfig) -> list[str]:
+    return list(NAMES)
+
+
+def warmup(cfg: FeatureConfig) -> int:
+    return 1  # gap_log needs a previous bar
+
+
+def local_ns(ctx: BarContext) -> np.ndarray:
+    """Local wall-clock time of each bar as int64 nanoseconds (naive epoch in the exchange time zone)."""
+
+    def build():
+        idx = pd.DatetimeIndex(ctx.ts_ns.view("datetime64[ns]")).tz_localize("UTC")
+        return idx.tz_convert(ctx.config.session_tz).tz_localize(None).asi8
+
+    return ctx._memo(("local_ns",), build)
+
+
+def session_starts(ctx: BarContext) -> np.ndarray:
+    """Row position of the first bar of each bar's session (a new session starts at the local open time)."""
+
+    def build():
+        open_ns = _minutes(ctx.config.session_open) * _NS_MIN
+        key = (local_ns(ctx) - open_ns) // _NS_DAY
+        new = np.empty(key.shape[0], dtype=bool)
+        new[:1] = True
+        np.not_equal(key[1:], key[:-1], out=new[1:])
+        pos = np.where(new, np.arange(key.shape[0]), 0)
+        return np.maximum.accumulate(pos)
+
+    return ctx._memo(("session_start",), build)
+
+
+def compute(ctx: BarContext, put) -> None:
+    cfg = ctx.config
+    loc = local_ns(ctx)
+    days = loc // _NS_DAY
+    m = (loc - days * _NS_DAY) / _NS_MIN  # local minute of day, fractional
+    dow = (days + 3) % 7  # 1970-01-01 was a Thursday
+    m0 = _minutes(cfg.session_open)
+    two_pi = 2.0 * np.pi
+
+    a = two_pi * m / 1440.0
+    put("tod_sin", np.sin(a))
+    put("tod_cos", np.cos(a))
+    a = two_pi * dow / 7.0
+    put("dow_sin", np.sin(a))
+    put("dow_cos", np.cos(a))
+    week_min = ((dow - 6) % 7) * 1440.0 + m - m0  # minutes since Sunday at the open time
+    a = two_pi * np.mod(week_min, 10080.0) / 10080.0
+    put("week_sin", np.sin(a))
+    put("week_cos", np.cos(a))
+    a = two_pi * np.mod(ctx.ts_ns // _NS_DAY, 365.2425) / 365.2425
+    put("year_sin", np.sin(a))
+    put("year_cos", np.cos(a))
+    del a
+    put("hour", np.floor(m / 60.0))
+    put("day_of_week", dow.astype(np.float64))
+    put("session_minutes", np.mod(m - m0, 1440.0))
+    put("bars_since_open", (np.arange(ctx.n) - session_starts(ctx)).astype(np.float64))
+    r0, r1 = (_minutes(x) for x in cfg.rth)
+    put("is_rth", ((dow < 5) & (m >= r0) & (m < r1)).astype(np.float64))
+    gap = np.full(ctx.n, np.nan)
+    bar_ns = pd.Timedelta(cfg.bar_freq).value
+    gap[1:] = np.log(np.maximum(np.diff(ctx.ts_ns) / bar_ns, 1e-6))
+    put("gap_log", gap)

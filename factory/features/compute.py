@@ -1,0 +1,112 @@
+"""The causal feature set: :func:`compute_features`, :func:`feature_names` and :func:`warmup_bars`.
+
+The value of every feature at row t depends only on bars 0..t (the tests perturb and truncate the future to
+prove it for every column). Rows before :func:`warmup_bars` may hold NaN; from there on every feature is
+finite on valid bars (positive prices, high >= max(open, close) >= min(open, close) >= low, volume >= 0,
+increasing timestamps).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from factory.errors import DataValidationError, Issue
+from factory.features import (
+    bands,
+    calendar,
+    complexity,
+    fracdiff,
+    higher_tf,
+    momentum,
+    returns,
+    trend,
+    volatility,
+    volume,
+)
+from factory.features._context import BarContext
+from factory.features.config import FeatureConfig
+
+# Column order of the output: families in this order, each in its own documented order.
+FAMILIES = (returns, volatility, momentum, trend, bands, volume, calendar, higher_tf, fracdiff, complexity)
+REQUIRED_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
+
+
+def feature_names(config: FeatureConfig | None = None) -> list[str]:
+    """Output column names of :func:`compute_features`, in order."""
+    cfg = config or FeatureConfig()
+    out: list[str] = []
+    for fam in FAMILIES:
+        out += fam.names(cfg)
+    return out
+
+
+def feature_families(config: FeatureConfig | None = None) -> dict[str, list[str]]:
+    """Feature names grouped by family module (e.g. ``{"momentum": ["rsi_7", ...], ...}``)."""
+    cfg = config or FeatureConfig()
+    return {fam.__name__.rsplit(".", 1)[-1]: fam.names(cfg) for fam in FAMILIES}
+
+
+def warmup_bars(config: FeatureConfig | None = None) -> int:
+    """Rows before this index may contain NaN; from this row on every feature is finite on valid bars."""
+    cfg = config or FeatureConfig()
+    return max(fam.warmup(cfg) for fam in FAMILIES)
+
+
+def check_bars(bars) -> None:
+    """Raise :class:`DataValidationError` unless ``bars`` has the columns and types the features need."""
+    if not isinstance(bars, pd.DataFrame):
+        raise DataValidationError([Issue("type", None, (), f"bars must be a pandas DataFrame, got {type(bars).__name__}")])
+    missing = [c for c in REQUIRED_COLUMNS if c not in bars.columns]
+    if missing:
+        raise DataValidationError(
+            [Issue("columns", None, (), f"bars lack required column(s) {missing}; need {list(REQUIRED_COLUMNS)}")]
+        )
+    ts = bars["timestamp"]
+    if not isinstance(ts.dtype, pd.DatetimeTZDtype):
+        raise DataValidationError(
+            [Issue("dtype", "timestamp", (), f"must be timezone-aware datetime64 (UTC), got {ts.dtype}")]
+        )
+    bad = [c for c in REQUIRED_COLUMNS[1:] if not pd.api.types.is_numeric_dtype(bars[c].dtype)]
+    if bad:
+        raise DataValidationError([Issue("dtype", bad[0], (), f"must be numeric, got {bars[bad[0]].dtype}")])
+
+
+def _context(bars: pd.DataFrame, cfg: FeatureConfig) -> BarContext:
+    ts = pd.DatetimeIndex(bars["timestamp"]).tz_convert("UTC").as_unit("ns").asi8
+    cols = [np.ascontiguousarray(bars[c].to_numpy(dtype=np.float64)) for c in REQUIRED_COLUMNS[1:]]
+    return BarContext(np.ascontiguousarray(ts), *cols, config=cfg)
+
+
+def compute_features(bars: pd.DataFrame, config: FeatureConfig | None = None) -> pd.DataFrame:
+    """All features of ``bars`` (columns :func:`feature_names`, same index, dtype ``config.dtype``).
+
+    The output matrix is allocated once as (features x bars) and filled one feature at a time, so the
+    float64 intermediates alive at any moment are a small multiple of one column.
+    """
+    cfg = config or FeatureConfig()
+    check_bars(bars)
+    names = feature_names(cfg)
+    n = len(bars)
+    out = np.empty((len(names), n), dtype=np.dtype(cfg.dtype))
+    if n:
+        _fill(out, names, _context(bars, cfg))
+    # A (features, bars) C-ordered array is exactly pandas' internal block layout: no copy is made.
+    return pd.DataFrame(out.T, index=bars.index, columns=names, copy=False)
+
+
+def _fill(out: np.ndarray, names: list[str], ctx: BarContext) -> None:
+    index = {name: j for j, name in enumerate(names)}
+    filled = np.zeros(len(names), dtype=bool)
+
+    def put(name: str, values: np.ndarray) -> None:
+        j = index[name]
+        if filled[j]:
+            raise RuntimeError(f"feature {name!r} computed twice")
+        out[j] = values
+        filled[j] = True
+
+    for fam in FAMILIES:
+        fam.compute(ctx, put)
+    if not filled.all():
+        raise RuntimeError(f"features not computed: {[nm for nm, f in zip(names, filled) if not f]}")

@@ -1,0 +1,98 @@
+"""Volume and microstructure features, all free of the contract's volume units and price level.
+
+With r_t = ln(c_t / c_{t-1}), tp = (h + l + c) / 3, A = ATR(14) and sums over the last w bars:
+
+* ``obv_flow_{w}``    = sum sign(c_t - c_{t-1}) v_t / sum v_t: the w-bar change of on-balance volume as a
+  fraction of the volume traded, in [-1, 1]
+* ``vwap_dist_{w}``   = (c - VWAP_w) / A, VWAP_w = sum tp v / sum v (0 without volume)
+* ``vwap_dist_session`` = (c - session VWAP) / A, the VWAP accumulated since the session opened
+* ``volume_z_{w}``    = z-score of ln(1 + v_t) over w bars
+* ``volume_ratio_{a}_{b}`` = ln((1 + mean_a v) / (1 + mean_b v)), a / b the shortest / longest window
+* ``amihud_{w}``      = 1e4 * mean(|r_t| / (1 + v_t)) * mean(1 + v_t): Amihud's (2002) illiquidity (return per
+  unit volume) expressed per unit of the window's average volume, in basis points
+* ``roll_spread_{w}`` = 1e4 * 2 sqrt(max(0, -cov(r_t, r_{t-1}))): Roll's (1984) effective spread, basis points
+* ``vol_ret_corr_{w}`` = corr(|r_t|, ln(1 + v_t)): how much volume accompanies large moves
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from factory.features import rolling as ro
+from factory.features._context import BarContext
+from factory.features.calendar import session_starts
+from factory.features.config import FeatureConfig
+
+
+def names(cfg: FeatureConfig) -> list[str]:
+    out = [f"obv_flow_{w}" for w in cfg.windows]
+    out += [f"vwap_dist_{w}" for w in cfg.band_windows] + ["vwap_dist_session"]
+    out += [f"volume_z_{w}" for w in cfg.band_windows]
+    out += [f"volume_ratio_{min(cfg.windows)}_{max(cfg.windows)}"]
+    out += [f"amihud_{w}" for w in cfg.stat_windows]
+    out += [f"roll_spread_{w}" for w in cfg.band_windows]
+    out += [f"vol_ret_corr_{w}" for w in cfg.stat_windows]
+    return out
+
+
+def warmup(cfg: FeatureConfig) -> int:
+    return max(max(cfg.windows), max(cfg.band_windows) + 1, max(cfg.stat_windows), 13)
+
+
+@njit(cache=True, nogil=True)
+def _session_vwap(tp: np.ndarray, v: np.ndarray, start: np.ndarray) -> np.ndarray:
+    # Cumulative sums restarted at each session's first bar (a plain cumsum difference would lose digits
+    # after millions of bars).
+    n = tp.shape[0]
+    out = np.empty(n)
+    pv = 0.0
+    vv = 0.0
+    for i in range(n):
+        if start[i] == i:
+            pv = 0.0
+            vv = 0.0
+        pv += tp[i] * v[i]
+        vv += v[i]
+        out[i] = pv / vv if vv > 0 else tp[i]
+    return out
+
+
+def compute(ctx: BarContext, put) -> None:
+    cfg = ctx.config
+    c, v = ctx.close, ctx.volume
+    r = ctx.log_ret
+    atr = ctx.atr_den(14)
+
+    flow = np.sign(ro.diff(c, 1)) * v
+    for w in cfg.windows:
+        put(f"obv_flow_{w}", ro.safe_div(ro.rolling_sum(flow, w), ro.rolling_sum(v, w), 0.0))
+    del flow
+
+    tpv = ctx.typical * v
+    for w in cfg.band_windows:
+        sv = ro.rolling_sum(v, w)
+        put(f"vwap_dist_{w}", ro.safe_div(c * sv - ro.rolling_sum(tpv, w), sv * atr, 0.0))
+    del tpv
+    put("vwap_dist_session", (c - _session_vwap(ctx.typical, v, session_starts(ctx))) / atr)
+
+    lv = np.log1p(v)
+    for w in cfg.band_windows:
+        mean, sd = ro.rolling_mean_std(lv, w, 1)
+        put(f"volume_z_{w}", ro.safe_div(lv - mean, sd, 0.0))
+    a, b = min(cfg.windows), max(cfg.windows)
+    put(f"volume_ratio_{a}_{b}", np.log((1.0 + ctx.volume_mean(a)) / (1.0 + ctx.volume_mean(b))))
+
+    ar = np.abs(r)
+    v1 = 1.0 + v
+    illiq = ar / v1
+    for w in cfg.stat_windows:
+        put(f"amihud_{w}", 1e4 * ro.rolling_mean(illiq, w) * ro.rolling_mean(v1, w))
+    del illiq, v1
+
+    r_prev = ro.lag(r, 1)
+    for w in cfg.band_windows:
+        cov = ro.rolling_cov_corr(r, r_prev, w)[0]
+        put(f"roll_spread_{w}", 2e4 * np.sqrt(np.maximum(-cov, 0.0)))
+    for w in cfg.stat_windows:
+        put(f"vol_ret_corr_{w}", ro.rolling_cov_corr(ar, lv, w)[1])
