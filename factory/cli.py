@@ -70,6 +70,13 @@ def _cmd_pipeline(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_models_list(args: argparse.Namespace) -> int:
+    from factory.models.cli_table import format_model_table
+
+    print(format_model_table())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="factory", description="Leakage-safe ML factory for futures OHLCV bars.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -101,6 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-session", dest="session", action="store_false",
                    help="ignore the exchange calendar (by default no bar spans or sits in a halt)")
     p.set_defaults(func=_cmd_data_resample)
+
+    models = sub.add_parser("models", help="registered models").add_subparsers(dest="models_command", required=True)
+    p = models.add_parser("list", help="keys, families and input kinds of every registered model")
+    p.set_defaults(func=_cmd_models_list)
 
     p = sub.add_parser("pipeline", help="build the leakage-safe dataset and log it to MLflow")
     p.add_argument("--data", default=None, help="bars file (CSV/Parquet); default: the embedded synthetic sample")

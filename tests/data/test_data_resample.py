@@ -177,3 +177,46 @@ def test_threshold_bars_deterministic(tmp_path):
     one = write_bars(volume_bars(bars, 5000), tmp_path / "a.csv").read_bytes()
     two = write_bars(volume_bars(generate_bars(4000, seed=8), 5000), tmp_path / "b.csv").read_bytes()
     assert one == two
+
+
+# ------------------------------------------------------------------------------------------- properties
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4 * 3600), st.integers(-40, 40), st.integers(0, 50)), min_size=1,
+                max_size=200),
+       st.sampled_from(["1min", "7min", "1h"]))
+def test_time_bars_invariants(rows, freq):
+    rows = sorted(rows, key=lambda r: r[0])  # stable: equal times keep their order
+    start = pd.Timestamp("2024-01-08 14:00", tz="UTC")
+    ticks = pd.DataFrame({"timestamp": [start + pd.Timedelta(seconds=s) for s, _, _ in rows],
+                          "price": [4500 + 0.25 * p for _, p, _ in rows],
+                          "volume": [float(v) for _, _, v in rows]})
+    ticks["timestamp"] = ticks["timestamp"].astype("datetime64[ns, UTC]")
+    out = resample_ticks(ticks, freq, calendar=CAL)
+    assert out["volume"].sum() == ticks["volume"].sum()
+    assert out["timestamp"].is_monotonic_increasing and out["timestamp"].is_unique
+    assert (out["low"] <= out[["open", "close"]].min(axis=1)).all()
+    assert (out["high"] >= out[["open", "close"]].max(axis=1)).all()
+    # Each tick falls inside the bar whose label is the last one at or before it.
+    labels = out["timestamp"].to_numpy()
+    pos = np.searchsorted(labels, ticks["timestamp"].to_numpy(), side="right") - 1
+    assert (pos >= 0).all()
+    assert (ticks["timestamp"].to_numpy() - labels[pos] < pd.Timedelta(freq).to_timedelta64()).all()
+    assert out["open"].iloc[0] == ticks["price"].iloc[0] and out["close"].iloc[-1] == ticks["price"].iloc[-1]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(0, 30), min_size=1, max_size=300), st.integers(1, 100))
+def test_volume_bars_invariants(volumes, threshold):
+    n = len(volumes)
+    ticks = pd.DataFrame({"timestamp": pd.date_range("2024-01-08 14:00", periods=n, freq="1s", tz="UTC"),
+                          "price": 100.0 + np.arange(n) % 7, "volume": np.array(volumes, float)})
+    full = volume_bars(ticks, threshold)
+    partial = volume_bars(ticks, threshold, keep_partial=True)
+    assert (full["volume"] >= threshold).all()
+    assert partial["volume"].sum() == ticks["volume"].sum()
+    assert len(partial) - len(full) in (0, 1)
+    pd.testing.assert_frame_equal(partial.iloc[:len(full)], full)
