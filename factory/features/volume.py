@@ -8,8 +8,9 @@ With r_t = ln(c_t / c_{t-1}), tp = (h + l + c) / 3, A = ATR(14) and sums over th
 * ``vwap_dist_session`` = (c - session VWAP) / A, the VWAP accumulated since the session opened
 * ``volume_z_{w}``    = z-score of ln(1 + v_t) over w bars
 * ``volume_ratio_{a}_{b}`` = ln((1 + mean_a v) / (1 + mean_b v)), a / b the shortest / longest window
-* ``amihud_{w}``      = 1e4 * mean(|r_t| / (1 + v_t)) * mean(1 + v_t): Amihud's (2002) illiquidity (return per
-  unit volume) expressed per unit of the window's average volume, in basis points
+* ``amihud_{w}``      = 1e4 * mean(|r_t| * 2 V_t / (v_t + V_t)), V_t = mean volume over the longest window:
+  Amihud's (2002) illiquidity |r| / volume with volume measured relative to its recent norm (and smoothed
+  by it, so zero-volume bars stay finite), in basis points: |r| when v = V, up to 2|r| on thin bars
 * ``roll_spread_{w}`` = 1e4 * 2 sqrt(max(0, -cov(r_t, r_{t-1}))): Roll's (1984) effective spread, basis points
 * ``vol_ret_corr_{w}`` = corr(|r_t|, ln(1 + v_t)): how much volume accompanies large moves
 """
@@ -37,7 +38,7 @@ def names(cfg: FeatureConfig) -> list[str]:
 
 
 def warmup(cfg: FeatureConfig) -> int:
-    return max(max(cfg.windows), max(cfg.band_windows) + 1, max(cfg.stat_windows), 13)
+    return max(max(cfg.windows) + max(cfg.stat_windows) - 1, max(cfg.band_windows) + 1, 13)
 
 
 @njit(cache=True, nogil=True)
@@ -84,11 +85,11 @@ def compute(ctx: BarContext, put) -> None:
     put(f"volume_ratio_{a}_{b}", np.log((1.0 + ctx.volume_mean(a)) / (1.0 + ctx.volume_mean(b))))
 
     ar = np.abs(r)
-    v1 = 1.0 + v
-    illiq = ar / v1
+    vbar = ctx.volume_mean(b)
+    illiq = ar * ro.safe_div(2.0 * vbar, v + vbar, 1.0)
     for w in cfg.stat_windows:
-        put(f"amihud_{w}", 1e4 * ro.rolling_mean(illiq, w) * ro.rolling_mean(v1, w))
-    del illiq, v1
+        put(f"amihud_{w}", 1e4 * ro.rolling_mean(illiq, w))
+    del illiq
 
     r_prev = ro.lag(r, 1)
     for w in cfg.band_windows:

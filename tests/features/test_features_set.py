@@ -66,15 +66,16 @@ def test_finite_after_warmup_on_a_flat_market():
     bad = tail.columns[~np.isfinite(tail.to_numpy()).all(axis=0)]
     assert list(bad) == []
     inside = x.loc[warm + 800]
-    assert inside["vol_cc_240"] == 0.0 and inside["bb_width_20"] == 0.0
-    assert inside["rsi_14"] == pytest.approx(50.0) and inside["bb_pctb_20"] == 0.5
+    assert inside["vol_cc_240"] == 0.0 and inside["bb_width_20"] == 0.0 and inside["donchian_width_60"] == 0.0
+    assert inside["bb_pctb_20"] == 0.5 and inside["donchian_pos_60"] == 0.5 and inside["stoch_k_14"] == 50.0
+    assert inside["willr_14"] == -50.0 and inside["eff_ratio_60"] == 0.0 and inside["linreg_r2_60"] == 0.0
 
 
 def test_warmup_with_short_windows():
     cfg = FeatureConfig(dtype="float64", windows=(5, 30), band_windows=(10,), stat_windows=(10,),
                         hurst_lags=(2,), higher_timeframes=("10min",), htf_window=5, htf_period=5)
     warm = warmup_bars(cfg)
-    assert warm < 200
+    assert warm < warmup_bars()
     x = compute_features(random_walk_bars(warm + 500, seed=8), cfg)
     assert np.isfinite(x.iloc[warm:].to_numpy()).all()
     assert len(x.columns) == len(feature_names(cfg))
