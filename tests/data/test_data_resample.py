@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from data_helpers import make_bars
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from factory.data.io import write_bars
 from factory.data.resample import dollar_bars, resample_bars, resample_ticks, volume_bars
@@ -180,9 +182,6 @@ def test_threshold_bars_deterministic(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------- properties
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
 
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 4 * 3600), st.integers(-40, 40), st.integers(0, 50)), min_size=1,
@@ -201,10 +200,11 @@ def test_time_bars_invariants(rows, freq):
     assert (out["low"] <= out[["open", "close"]].min(axis=1)).all()
     assert (out["high"] >= out[["open", "close"]].max(axis=1)).all()
     # Each tick falls inside the bar whose label is the last one at or before it.
-    labels = out["timestamp"].to_numpy()
-    pos = np.searchsorted(labels, ticks["timestamp"].to_numpy(), side="right") - 1
+    labels = pd.DatetimeIndex(out["timestamp"]).asi8
+    stamps = pd.DatetimeIndex(ticks["timestamp"]).asi8
+    pos = np.searchsorted(labels, stamps, side="right") - 1
     assert (pos >= 0).all()
-    assert (ticks["timestamp"].to_numpy() - labels[pos] < pd.Timedelta(freq).to_timedelta64()).all()
+    assert (stamps - labels[pos] < pd.Timedelta(freq).value).all()
     assert out["open"].iloc[0] == ticks["price"].iloc[0] and out["close"].iloc[-1] == ticks["price"].iloc[-1]
 
 
