@@ -23,7 +23,7 @@ import pandas as pd
 
 from factory.config import PipelineConfig
 from factory.contracts import CostModel, get_contract
-from factory.errors import Issue
+from factory.errors import DataValidationError, Issue
 
 
 @dataclass
@@ -88,7 +88,7 @@ def _progress(enabled: bool, total: int):
 
 def build_dataset(bars: pd.DataFrame, config: PipelineConfig, *, progress: bool = False) -> Dataset:
     """Run the whole leakage-safe pipeline on validated bars. See the module docstring for the order."""
-    from factory.data.validation import check_bars
+    from factory.data.validation import validate_bars
     from factory.features.pipeline import FeaturePipeline
     from factory.labels import label_uniqueness_weights, triple_barrier_labels, tune_barriers
     from factory.regimes import RegimeHMM, hmm_inputs, trend_regime, volatility_regime
@@ -104,8 +104,14 @@ def build_dataset(bars: pd.DataFrame, config: PipelineConfig, *, progress: bool 
     # The embargo must cover the feature warm-up: checked before any work is done.
     check_embargo(config.split.embargo_bars, warmup, 0)
 
+    from factory.pipeline_run import data_calendar
+
     min_bars = _min_bars(config, warmup)
-    warnings = check_bars(bars, min_bars=min_bars, gap_factor=config.data.gap_factor)
+    # Warnings were already reported when the data was read; here only errors matter (and the length).
+    issues = validate_bars(bars, min_bars=min_bars, gap_factor=config.data.gap_factor, calendar=data_calendar(config))
+    if any(i.severity == "error" for i in issues):
+        raise DataValidationError(issues)
+    warnings = issues
     bars = bars.reset_index(drop=True)
     n = len(bars)
     # Same rounding as chronological_split, which asserts it below.
@@ -120,7 +126,7 @@ def build_dataset(bars: pd.DataFrame, config: PipelineConfig, *, progress: bool 
         bar.update()
 
         bar.set_description("regimes (HMM, forward filter)")
-        hmm_x = hmm_inputs(bars)
+        hmm_x = hmm_inputs(bars, config.regimes.input_vol_window)
         hmm = RegimeHMM(config.regimes).fit(hmm_x, train_end=train_end)
         probs = hmm.filter_proba(hmm_x)
         regimes = pd.DataFrame(probs, columns=[f"hmm_p{k}" for k in range(probs.shape[1])])

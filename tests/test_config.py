@@ -96,3 +96,10 @@ def test_conda_env_matches_pyproject_dependencies():
 def test_pipeline_yaml_is_the_documented_default_file():
     assert PIPELINE_FILE == ROOT / "mlproject" / "pipeline.yaml"
     assert PIPELINE_FILE.is_file()
+
+
+def test_every_contract_names_a_known_session_calendar():
+    from factory.data.sessions import calendar_for_contract
+
+    for symbol in load_contracts():
+        assert calendar_for_contract(symbol) is not None

@@ -14,3 +14,6 @@ class DataConfig(StrictConfig):
     resample: str | None = None
     # Warn about gaps longer than this many median bar intervals (outside known session halts).
     gap_factor: float = Field(5.0, gt=1)
+    # Judge gaps and resample against the contract's exchange calendar (CME Globex halts and weekends).
+    # Set false for data from other venues (e.g. spot FX or daily equity bars) to check gaps by interval only.
+    session_calendar: bool = True

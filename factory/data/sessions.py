@@ -157,6 +157,7 @@ def freq_to_ns(freq) -> int:
 CALENDARS: dict[str, SessionCalendar] = {
     "cme_globex_equity": SessionCalendar("cme_globex_equity"),
     "cme_globex_metals": SessionCalendar("cme_globex_metals"),
+    "cme_globex_fx": SessionCalendar("cme_globex_fx"),
 }
 
 

@@ -1,0 +1,232 @@
+"""Feature benchmark: the whole causal feature set, its peak memory, and the indicators shared with TA-Lib.
+
+Usage:  python benchmarks/bench_features.py --bars 1000000 [--seed 0] [--repeats 3]
+
+Measured in this run, on synthetic 1-minute bars (``factory.data.synth.generate_bars``, or a random walk):
+
+* ``compute_features`` wall time, best of ``repeats`` runs after one small call that loads the compiled kernels;
+* its peak memory, in a fresh subprocess: the rise of the resident set (Linux ``VmHWM`` after resetting it
+  through ``/proc/self/clear_refs``; elsewhere ``ru_maxrss``) over the resident set before the call, which
+  includes the returned float32 matrix, divided by that matrix's size;
+* TA-Lib and our implementation of each indicator both compute, same periods, best of ``repeats`` runs each,
+  with the largest absolute difference of the values after a 5,000-bar warm-up (where seeding of recursive
+  averages no longer matters) on rows where neither side hits a degenerate window (no range / no flow,
+  where TA-Lib returns 0 and ours the neutral value).
+
+Targets (2-core machine): features <= 5 s; shared indicators <= 2x TA-Lib; peak memory <= 2x the matrix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from factory.features import compute_features, feature_names  # noqa: E402
+from factory.features import indicators as ind  # noqa: E402
+
+SKIP = 5_000  # rows ignored when comparing values (recursive seeds differ)
+
+
+def make_bars(n_bars: int, seed: int = 0) -> pd.DataFrame:
+    """Synthetic MES-like 1-minute bars, or a tick-rounded random walk if the generator is unavailable."""
+    try:
+        from factory.data.synth import generate_bars
+    except ImportError:
+        generate_bars = None
+    if generate_bars is not None:
+        return generate_bars(n_bars, seed=seed)
+    rng = np.random.default_rng(seed)
+    c = np.round(4500 * np.exp(np.cumsum(rng.normal(0, 3e-4, n_bars))) * 4) / 4
+    o = np.r_[c[0], c[:-1]]
+    h = np.maximum(o, c) + np.floor(np.abs(rng.normal(0, 1.2, n_bars))) * 0.25
+    lo = np.minimum(o, c) - np.floor(np.abs(rng.normal(0, 1.2, n_bars))) * 0.25
+    ts = pd.date_range("2024-01-07 23:00", periods=n_bars, freq="1min", tz="UTC")
+    return pd.DataFrame({"timestamp": ts, "open": o, "high": h, "low": lo, "close": c,
+                         "volume": np.floor(rng.exponential(300, n_bars))})
+
+
+def _best(fn, repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def shared_indicators(talib, o, h, lo, c, v):
+    """(name, TA-Lib call, our call, mask of comparable rows or None); outputs are arrays or tuples of arrays."""
+    out = []
+    for n in (10, 20, 60, 240):
+        out.append((f"SMA({n})", lambda n=n: talib.SMA(c, n), lambda n=n: ind.sma(c, n), None))
+        out.append((f"EMA({n})", lambda n=n: talib.EMA(c, n), lambda n=n: ind.ema(c, n), None))
+        out.append((f"LINEARREG_SLOPE({n})", lambda n=n: talib.LINEARREG_SLOPE(c, n),
+                    lambda n=n: ind.linreg_slope(c, n), None))
+    for n in (7, 14, 28):
+        out.append((f"RSI({n})", lambda n=n: talib.RSI(c, n), lambda n=n: ind.rsi(c, n), None))
+    for n in (5, 14, 60, 240):
+        out.append((f"ATR({n})", lambda n=n: talib.ATR(h, lo, c, n), lambda n=n: ind.atr(h, lo, c, n), None))
+    for n in (20, 45, 90):
+        out.append((f"ROC({n})", lambda n=n: talib.ROC(c, n), lambda n=n: ind.roc(c, n), None))
+    for n in (20, 60, 240):
+        out.append((f"STDDEV({n})", lambda n=n: talib.STDDEV(c, n), lambda n=n: ind.stddev(c, n), None))
+        out.append((f"BBANDS({n})", lambda n=n: talib.BBANDS(c, n, 2, 2, 0), lambda n=n: ind.bollinger(c, n), None))
+    for n in (14, 60):
+        ranged = (talib.MAX(h, n) - talib.MIN(lo, n)) > 0
+        out.append((f"WILLR({n})", lambda n=n: talib.WILLR(h, lo, c, n), lambda n=n: ind.williams_r(h, lo, c, n),
+                    ranged))
+        out.append((f"ADX({n})", lambda n=n: talib.ADX(h, lo, c, n), lambda n=n: ind.adx(h, lo, c, n)[0], None))
+        flow = talib.SUM(np.r_[0.0, (np.diff((h + lo + c) / 3) != 0) * v[1:]], n) > 0
+        out.append((f"MFI({n})", lambda n=n: talib.MFI(h, lo, c, v, n), lambda n=n: ind.mfi(h, lo, c, v, n), flow))
+        ranged3 = pd.Series(ranged).rolling(5).min().to_numpy() == 1  # fast %K and its two 3-bar averages
+        out.append((f"STOCH({n},3,3)", lambda n=n: talib.STOCH(h, lo, c, n, 3, 0, 3, 0),
+                    lambda n=n: ind.stochastic(h, lo, c, n), ranged3))
+    for n in (20, 60):
+        out.append((f"CCI({n})", lambda n=n: talib.CCI(h, lo, c, n), lambda n=n: ind.cci(h, lo, c, n), None))
+    for f, s, g in ((12, 26, 9), (48, 104, 36)):
+        out.append((f"MACD({f},{s},{g})", lambda f=f, s=s, g=g: talib.MACD(c, f, s, g),
+                    lambda f=f, s=s, g=g: ind.macd(c, f, s, g), None))
+    out.append(("OBV", lambda: talib.OBV(c, v), lambda: ind.obv(c, v), None))
+    return out
+
+
+def _max_diff(ours, theirs, mask) -> float:
+    ours = ours if isinstance(ours, tuple) else (ours,)
+    theirs = theirs if isinstance(theirs, tuple) else (theirs,)
+    worst = 0.0
+    for a, b in zip(ours, theirs):
+        a, b = np.asarray(a)[SKIP:], np.asarray(b)[SKIP:]
+        ok = np.isfinite(a) & np.isfinite(b)
+        if mask is not None:
+            ok &= mask[SKIP:]
+        if ok.any():
+            worst = max(worst, float(np.abs(a[ok] - b[ok]).max()))
+    return worst
+
+
+def memory_probe(n_bars: int, seed: int) -> dict:
+    """Run in a fresh process: peak resident-set rise during compute_features."""
+    bars = make_bars(n_bars, seed)
+    compute_features(bars.iloc[:5000])  # load the compiled kernels
+    import gc
+
+    gc.collect()
+    rss0 = _rss_bytes()
+    hwm_reset = _reset_hwm()
+    base_peak = _peak_bytes(hwm_reset)
+    x = compute_features(bars)
+    peak = _peak_bytes(hwm_reset)
+    matrix = x.shape[0] * x.shape[1] * 4
+    rise = peak - (rss0 if hwm_reset else max(rss0, base_peak))
+    return {"peak_rise_bytes": int(rise), "matrix_bytes": int(matrix), "method": "VmHWM" if hwm_reset else "ru_maxrss"}
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _reset_hwm() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_bytes(from_proc: bool) -> int:
+    if from_proc:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def run(n_bars: int = 1_000_000, seed: int = 0, repeats: int = 3, memory: bool = True, verbose: bool = True) -> dict:
+    """Time and size the feature set on ``n_bars`` synthetic bars; returns every figure in a dict."""
+    say = print if verbose else (lambda *a, **k: None)
+    bars = make_bars(n_bars, seed)
+    n_feat = len(feature_names())
+    compute_features(bars.iloc[:5000])  # load the compiled kernels
+    t_feat = _best(lambda: compute_features(bars), repeats)
+    res = {"n_bars": n_bars, "n_features": n_feat, "features_s": t_feat, "features_target_s": 5.0,
+           "cpu_count": os.cpu_count()}
+    say(f"bars: {n_bars:,}  features: {n_feat}  compute_features: {t_feat:.2f} s (best of {repeats}; target <= 5 s)")
+
+    if memory:
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--bars", str(n_bars), "--seed", str(seed), "--_memory"]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        mem = json.loads(out.stdout.strip().splitlines()[-1])
+        ratio = mem["peak_rise_bytes"] / mem["matrix_bytes"]
+        res.update(memory_peak_bytes=mem["peak_rise_bytes"], matrix_bytes=mem["matrix_bytes"],
+                   memory_ratio=ratio, memory_method=mem["method"])
+        say(f"peak memory rise: {mem['peak_rise_bytes'] / 2**20:,.0f} MiB = {ratio:.2f} x the float32 matrix "
+            f"({mem['matrix_bytes'] / 2**20:,.0f} MiB; {mem['method']}; target <= 2x)")
+
+    try:
+        import talib
+    except ImportError:
+        say("TA-Lib not installed: shared-indicator comparison skipped")
+        return res
+    o, h, lo, c, v = (bars[k].to_numpy(np.float64) for k in ("open", "high", "low", "close", "volume"))
+    rows = []
+    tot_ours = tot_theirs = 0.0
+    for name, theirs, ours, mask in shared_indicators(talib, o, h, lo, c, v):
+        ours()  # compile / load
+        t_t = _best(theirs, max(repeats, 5))
+        t_o = _best(ours, max(repeats, 5))
+        diff = _max_diff(ours(), theirs(), mask)
+        tot_ours += t_o
+        tot_theirs += t_t
+        rows.append({"indicator": name, "talib_ms": 1e3 * t_t, "ours_ms": 1e3 * t_o, "ratio": t_o / t_t,
+                     "max_abs_diff": diff})
+    res["shared"] = rows
+    res["shared_total_ours_s"] = tot_ours
+    res["shared_total_talib_s"] = tot_theirs
+    res["shared_total_ratio"] = tot_ours / tot_theirs
+    res["shared_max_ratio"] = max(r["ratio"] for r in rows)
+    say(f"{'indicator':22s} {'TA-Lib ms':>10s} {'ours ms':>9s} {'ratio':>6s} {'max|diff|':>10s}")
+    for r in rows:
+        say(f"{r['indicator']:22s} {r['talib_ms']:10.2f} {r['ours_ms']:9.2f} {r['ratio']:6.2f} {r['max_abs_diff']:10.2e}")
+    say(f"{'total':22s} {1e3 * tot_theirs:10.2f} {1e3 * tot_ours:9.2f} {tot_ours / tot_theirs:6.2f}   (target <= 2x)")
+    return res
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bars", type=int, default=1_000_000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocess")
+    ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    ap.add_argument("--_memory", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args._memory:
+        print(json.dumps(memory_probe(args.bars, args.seed)))
+        return 0
+    res = run(args.bars, args.seed, args.repeats, memory=not args.no_memory)
+    if args.json:
+        Path(args.json).write_text(json.dumps(res, indent=2, default=float))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

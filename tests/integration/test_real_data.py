@@ -1,0 +1,52 @@
+"""Real public data (EURUSD hourly, GOOG daily from the `backtesting` package) through the whole pipeline."""
+
+import numpy as np
+import pytest
+
+from factory.config import load_pipeline_config
+from factory.dataset import build_dataset
+from factory.pipeline_run import load_bars
+
+from conftest import SHORT_SERIES_FEATURES, backtesting_csv, to_factory_csv
+
+
+def _config(contract: str, bar_freq: str, htf: list[str], embargo: int):
+    return load_pipeline_config(overrides={
+        "contract": contract,
+        # GOOG is an equity, not a futures contract: its labels are checked without a futures cost model.
+        "labels": {"include_costs": contract != "NONE", "tuning": {"n_trials": 8, "horizon_range": [3, 20]}},
+        "data": {"tz": "UTC", "session_calendar": False},
+        "features": {**SHORT_SERIES_FEATURES, "bar_freq": bar_freq, "higher_timeframes": htf},
+        "regimes": {"n_states": 3, "n_iter": 30},
+        "split": {"purge_bars": 20, "embargo_bars": embargo},
+    })
+
+
+@pytest.mark.parametrize(
+    "name, contract, bar_freq, htf, embargo",
+    # EURUSD spot hourly stands in for Micro EUR/USD futures (M6E) and carries its costs.
+    [("EURUSD.csv", "M6E", "1h", ["4h", "1D"], 400), ("GOOG.csv", "NONE", "1D", ["7D"], 250)],
+)
+def test_real_file_goes_through_the_whole_pipeline(tmp_path, name, contract, bar_freq, htf, embargo):
+    path = to_factory_csv(backtesting_csv(name), tmp_path / name)
+    cfg = _config(contract if contract != "NONE" else "MES", bar_freq, htf, embargo)
+    loaded = load_bars(str(path), cfg)
+    ds = build_dataset(loaded.bars, cfg)
+
+    n = len(loaded.bars)
+    assert ds.features.shape[0] == n and ds.features.shape[1] > 100
+    rows = ds.sample_rows
+    assert np.isfinite(ds.features.to_numpy()[rows]).all()
+    lab = ds.labels["label"].to_numpy()[rows]
+    assert set(np.unique(lab)) <= {-1.0, 0.0, 1.0}
+    # every class occurs in training: the tuned barriers are neither degenerate nor off the price scale
+    assert len(np.unique(lab[ds.split.train])) == 3
+    probs = ds.regimes[[c for c in ds.regimes.columns if c.startswith("hmm_p")]].to_numpy()[rows]
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-9)
+    # chronological order with the embargo gap between segments
+    tr, va, te = ds.rows("train"), ds.rows("val"), ds.rows("test")
+    assert tr.max() + embargo <= va.min() and va.max() + embargo <= te.min()
+    # no training label reaches into the validation period
+    assert ds.labels["t1"].to_numpy()[tr].max() < ds.split.boundaries.train_end - cfg.split.purge_bars
+    w = ds.weights[ds.split.train]
+    assert np.all((w > 0) & (w <= 1))
