@@ -192,7 +192,6 @@ class RegimeHMM:
         ``train_end=None`` means all rows. Rows with a NaN (the warm-up of :func:`hmm_inputs`) are dropped;
         interior ones, if any, join the pieces around them into one sequence, which is harmless for a few rows.
         """
-        from hmmlearn.hmm import GaussianHMM  # heavy import kept lazy
 
         cfg = self._cfg()
         X = _as_2d(X)
@@ -213,19 +212,16 @@ class RegimeHMM:
         scale = np.where(scale > 0, scale, 1.0)  # a constant column carries no information; keep it finite
         z = (x - mean) / scale
 
-        model = GaussianHMM(
-            n_components=cfg.n_states,
-            covariance_type=cfg.covariance_type,
-            n_iter=cfg.n_iter,
-            tol=cfg.tol,
-            random_state=cfg.seed,
-            implementation="scaling",
-        )
         hmm_log = logging.getLogger("hmmlearn")
         old_level = hmm_log.level
         hmm_log.setLevel(logging.ERROR)  # "not converging" chatter on flat likelihood plateaus
         try:
-            model.fit(z)
+            try:
+                model = self._em(cfg, "scaling").fit(z)
+            except ValueError:
+                # The scaled forward pass underflows on extreme outliers (a price jump of tens of sigmas);
+                # the log-space implementation is slower but cannot underflow.
+                model = self._em(cfg, "log").fit(z)
         finally:
             hmm_log.setLevel(old_level)
 
@@ -248,6 +244,19 @@ class RegimeHMM:
         self.converged_ = bool(model.monitor_.converged)
         self.n_iter_ = int(model.monitor_.iter)
         return self
+
+    @staticmethod
+    def _em(cfg: RegimeConfig, implementation: str):
+        from hmmlearn.hmm import GaussianHMM  # heavy import kept lazy
+
+        return GaussianHMM(
+            n_components=cfg.n_states,
+            covariance_type=cfg.covariance_type,
+            n_iter=cfg.n_iter,
+            tol=cfg.tol,
+            random_state=cfg.seed,
+            implementation=implementation,
+        )
 
     # -- inference -------------------------------------------------------------------------------------------
     def _check_fitted(self) -> None:
