@@ -70,6 +70,33 @@ def _cmd_pipeline(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    import os
+
+    from factory.training import run_train
+
+    # Model logging downloads a handful of small files; their progress bars only clutter the log.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    result = run_train(args.model, data=args.data or None, contract=args.contract, config_file=args.config or None,
+                       tz=args.tz or None, registered_name=args.registered_name or None, progress=not args.quiet)
+    m = result.metrics
+    print(f"test: log loss {m.get('test_log_loss', float('nan')):.4f}  accuracy {m.get('test_accuracy', float('nan')):.3f}"
+          f"  net Sharpe {m.get('test_net_sharpe', float('nan')):.2f}  trades {int(m.get('test_n_trades', 0))}"
+          f"  win rate {m.get('test_win_rate', float('nan')):.1%}  max drawdown {m.get('test_max_drawdown_usd', 0):,.2f} USD")
+    print(f"run_id: {result.run_id}")
+    print(f"model_uri: {result.model_uri}")
+    print(f"serve: {result.serve_command}")
+    return 0
+
+
+def _cmd_promote(args: argparse.Namespace) -> int:
+    from factory.promotion import promote
+
+    result = promote(args.name, args.version, alias=args.alias, config_file=args.config or None)
+    print(result.summary())
+    return 0
+
+
 def _cmd_models_list(args: argparse.Namespace) -> int:
     from factory.models.cli_table import format_model_table
 
@@ -120,6 +147,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tz", default=None)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_pipeline)
+
+    p = sub.add_parser("train", help="train one model, log it as an MLflow pyfunc and register it")
+    p.add_argument("--model", required=True, help="registry key (see `factory models list`)")
+    p.add_argument("--data", default=None, help="bars file (CSV/Parquet); default: the embedded synthetic sample")
+    p.add_argument("--contract", default="MES")
+    p.add_argument("--config", default=None,
+                   help="YAML with pipeline:, model:, models: and training: sections (or flat pipeline overrides)")
+    p.add_argument("--tz", default=None)
+    p.add_argument("--registered-name", default=None, help="registry name; default <contract>-<model>, lower case")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("promote", help="move an alias (champion/challenger) to a model version, if it passes the gates")
+    p.add_argument("--name", required=True, help="registered model name, e.g. mes-lightgbm")
+    p.add_argument("--version", required=True, help="version number to promote")
+    p.add_argument("--alias", default="champion", help="champion (stage Production) or challenger (Staging)")
+    p.add_argument("--config", default=None, help="YAML with a promotion: section overriding mlproject/promotion.yaml")
+    p.set_defaults(func=_cmd_promote)
     return parser
 
 

@@ -75,3 +75,84 @@ def regime_plot(timestamps: pd.Series, close: np.ndarray, probs: np.ndarray, pat
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _save(fig, plt, path: str | Path) -> Path:
+    path = Path(path)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def confusion_matrix_plot(y: np.ndarray, pred: np.ndarray, path: str | Path, title: str = "") -> Path:
+    """Row-normalised confusion matrix (true class down / flat / up against predicted), with counts."""
+    from sklearn.metrics import confusion_matrix
+
+    plt = _plt()
+    labels = [-1, 0, 1]
+    cm = confusion_matrix(y, pred, labels=labels)
+    share = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(4.8, 4.2))
+    ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    for i in range(3):
+        for j in range(3):
+            ax.text(j, i, f"{share[i, j]:.0%}\n({cm[i, j]:,})", ha="center", va="center", fontsize=8,
+                    color="white" if share[i, j] > 0.6 else "black")
+    names = [LABEL_NAMES[v] for v in labels]
+    ax.set_xticks(range(3), names)
+    ax.set_yticks(range(3), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title or "Confusion matrix")
+    return _save(fig, plt, path)
+
+
+def calibration_plot(y: np.ndarray, proba: np.ndarray, path: str | Path, n_bins: int = 10, title: str = "") -> Path:
+    """One-vs-rest reliability curves of the three classes (mean predicted vs observed frequency per bin)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.2, 4.6))
+    ax.plot([0, 1], [0, 1], color="0.6", ls="--", lw=1, label="perfect")
+    edges = np.linspace(0, 1, n_bins + 1)
+    for k, value in enumerate((-1, 0, 1)):
+        p = proba[:, k]
+        hit = (y == value).astype(float)
+        idx = np.clip(np.digitize(p, edges[1:-1]), 0, n_bins - 1)
+        count = np.bincount(idx, minlength=n_bins)
+        keep = count > 0
+        mean_p = np.bincount(idx, weights=p, minlength=n_bins)[keep] / count[keep]
+        freq = np.bincount(idx, weights=hit, minlength=n_bins)[keep] / count[keep]
+        ax.plot(mean_p, freq, marker="o", ms=3, label=LABEL_NAMES[value])
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("mean predicted probability")
+    ax.set_ylabel("observed frequency")
+    ax.set_title(title or "Calibration (one vs rest)")
+    ax.legend(fontsize=8)
+    return _save(fig, plt, path)
+
+
+def feature_importance_plot(importance: pd.Series, path: str | Path, top: int = 30, title: str = "") -> Path:
+    """Horizontal bars of the ``top`` largest importances (e.g. total split gain)."""
+    plt = _plt()
+    imp = importance.sort_values(ascending=False).head(top)[::-1]
+    fig, ax = plt.subplots(figsize=(7, 0.25 * len(imp) + 1.2))
+    ax.barh(range(len(imp)), imp.to_numpy(), color="tab:blue")
+    ax.set_yticks(range(len(imp)), [str(i) for i in imp.index], fontsize=7)
+    ax.set_xlabel(str(importance.name or "importance"))
+    ax.set_title(title or f"Feature importance (top {len(imp)})")
+    return _save(fig, plt, path)
+
+
+def equity_curve_plot(curves: dict[str, pd.Series], path: str | Path, title: str = "") -> Path:
+    """Cumulative net P&L (USD per contract) of one or more backtests, each against its own timestamps."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(10, 4))
+    for name, eq in curves.items():
+        t = pd.DatetimeIndex(eq.index).tz_convert("UTC").tz_localize(None) if len(eq) else eq.index
+        ax.plot(t, eq.to_numpy(), lw=1, label=f"{name} (final {eq.iloc[-1]:,.0f} USD)" if len(eq) else name)
+    ax.axhline(0, color="0.5", lw=0.8)
+    ax.set_ylabel("net P&L, USD per contract")
+    ax.set_title(title or "Equity curve (net of costs)")
+    ax.legend(fontsize=8)
+    return _save(fig, plt, path)

@@ -6,7 +6,7 @@ per :func:`compute_features` call. All arrays are float64 and causal (see :mod:`
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -33,11 +33,6 @@ class BarContext:
             val = fn()
             self._cache[key] = val
         return val
-
-    def drop(self, *prefixes: str) -> None:
-        """Free cached series whose key starts with one of ``prefixes`` (keeps peak memory low)."""
-        for key in [k for k in self._cache if k[0] in prefixes]:
-            del self._cache[key]
 
     # --- price transforms -------------------------------------------------------------------------
     @property
@@ -78,7 +73,7 @@ class BarContext:
 
     def ret_std(self, n: int) -> np.ndarray:
         """Sample std (ddof=1) of 1-bar log returns over n bars: close-to-close volatility per bar."""
-        return self._memo(("ret_std", n), lambda: ro.rolling_mean_std(self.log_ret, n, 1)[1])
+        return self._memo(("ret_std", n), lambda: ro.rolling_std(self.log_ret, n, 1))
 
     def volume_mean(self, n: int) -> np.ndarray:
         return self._memo(("volume_mean", n), lambda: ro.rolling_mean(self.volume, n))

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from factory.features._context import BarContext
-from factory.features.config import FeatureConfig, _minutes
+from factory.features.config import FeatureConfig, clock_minutes
 
 _NS_MIN = 60_000_000_000
 _NS_DAY = 1440 * _NS_MIN
@@ -57,7 +57,7 @@ def session_starts(ctx: BarContext) -> np.ndarray:
     """Row position of the first bar of each bar's session (a new session starts at the local open time)."""
 
     def build():
-        open_ns = _minutes(ctx.config.session_open) * _NS_MIN
+        open_ns = clock_minutes(ctx.config.session_open) * _NS_MIN
         key = (local_ns(ctx) - open_ns) // _NS_DAY
         new = np.empty(key.shape[0], dtype=bool)
         new[:1] = True
@@ -74,7 +74,7 @@ def compute(ctx: BarContext, put) -> None:
     days = loc // _NS_DAY
     m = (loc - days * _NS_DAY) / _NS_MIN  # local minute of day, fractional
     dow = (days + 3) % 7  # 1970-01-01 was a Thursday
-    m0 = _minutes(cfg.session_open)
+    m0 = clock_minutes(cfg.session_open)
     two_pi = 2.0 * np.pi
 
     a = two_pi * m / 1440.0
@@ -95,7 +95,7 @@ def compute(ctx: BarContext, put) -> None:
     put("day_of_week", dow.astype(np.float64))
     put("session_minutes", np.mod(m - m0, 1440.0))
     put("bars_since_open", (np.arange(ctx.n) - session_starts(ctx)).astype(np.float64))
-    r0, r1 = (_minutes(x) for x in cfg.rth)
+    r0, r1 = (clock_minutes(x) for x in cfg.rth)
     put("is_rth", ((dow < 5) & (m >= r0) & (m < r1)).astype(np.float64))
     gap = np.full(ctx.n, np.nan)
     bar_ns = pd.Timedelta(cfg.bar_freq).value

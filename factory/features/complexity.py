@@ -31,22 +31,18 @@ def warmup(cfg: FeatureConfig) -> int:
 
 
 @njit(cache=True, nogil=True)
-def sign_entropy(r: np.ndarray, w: int) -> np.ndarray:
-    """Rolling normalised entropy of two-bar sign patterns (see module docstring); NaN until w patterns exist.
+def _pattern(a: float, b: float) -> int:
+    # 3 * s(a) + s(b) with s in {0: down, 1: unchanged, 2: up}; -1 if either return is missing
+    if not (np.isfinite(a) and np.isfinite(b)):
+        return -1
+    sa = 0 if a < 0 else (1 if a == 0 else 2)
+    sb = 0 if b < 0 else (1 if b == 0 else 2)
+    return 3 * sa + sb
 
-    Kept as a kernel: it needs a 9-bin rolling histogram, which no vectorised library call provides.
-    H = ln w - (1/w) sum_j n_j ln n_j over the pattern counts n_j; n ln n comes from a table.
-    """
+
+@njit(cache=True, nogil=True)
+def _sign_entropy_k(r, w, out):
     n = r.shape[0]
-    out = np.full(n, np.nan)
-    codes = np.full(n, -1, np.int64)
-    for i in range(2, n):
-        a = r[i - 1]
-        b = r[i]
-        if np.isfinite(a) and np.isfinite(b):
-            sa = 0 if a < 0 else (1 if a == 0 else 2)
-            sb = 0 if b < 0 else (1 if b == 0 else 2)
-            codes[i] = 3 * sa + sb
     nlogn = np.zeros(w + 1)
     for k in range(1, w + 1):
         nlogn[k] = k * np.log(k)
@@ -55,17 +51,33 @@ def sign_entropy(r: np.ndarray, w: int) -> np.ndarray:
     log_w = np.log(w)
     norm = np.log(9.0)
     for i in range(n):
-        if codes[i] >= 0:
-            counts[codes[i]] += 1
-            valid += 1
-        if i >= w and codes[i - w] >= 0:
-            counts[codes[i - w]] -= 1
-            valid -= 1
+        out[i] = np.nan
+        if i >= 1:
+            p = _pattern(r[i - 1], r[i])
+            if p >= 0:
+                counts[p] += 1
+                valid += 1
+        if i - w >= 1:
+            p = _pattern(r[i - w - 1], r[i - w])
+            if p >= 0:
+                counts[p] -= 1
+                valid -= 1
         if valid == w:
             s = 0.0
             for j in range(9):
                 s += nlogn[counts[j]]
             out[i] = (log_w - s / w) / norm
+
+
+def sign_entropy(r: np.ndarray, w: int) -> np.ndarray:
+    """Rolling normalised entropy of two-bar sign patterns (see module docstring); NaN until w patterns exist.
+
+    A kernel because it needs a 9-bin rolling histogram, which no vectorised library call provides.
+    H = ln w - (1/w) sum_j n_j ln n_j over the pattern counts n_j, with n ln n from a table.
+    """
+    r = np.ascontiguousarray(r, dtype=np.float64)
+    out = np.empty(r.shape[0])
+    _sign_entropy_k(r, int(w), out)
     return out
 
 
@@ -78,7 +90,7 @@ def compute(ctx: BarContext, put) -> None:
     big = max(cfg.windows)
     var1 = ctx.ret_std(big) ** 2
     for q in cfg.hurst_lags:
-        varq = ro.rolling_mean_std(ro.diff(lc, q), big, 1)[1] ** 2
+        varq = ro.rolling_std(ro.diff(lc, q), big, 1) ** 2
         vr = ro.safe_div(varq, q * var1, 1.0)
         vr = np.clip(vr, 1.0 / q, float(q))
         put(f"hurst_vr_{q}", 0.5 + np.log(vr) / (2.0 * np.log(q)))

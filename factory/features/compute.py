@@ -32,31 +32,41 @@ FAMILIES = (returns, volatility, momentum, trend, bands, volume, calendar, highe
 REQUIRED_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
 
 
-def feature_names(config: FeatureConfig | None = None) -> list[str]:
+def _config(config) -> FeatureConfig:
+    if config is None:
+        return FeatureConfig()
+    if isinstance(config, dict):
+        return FeatureConfig.from_dict(config, where="features")
+    return config
+
+
+def feature_names(config: FeatureConfig | dict | None = None) -> list[str]:
     """Output column names of :func:`compute_features`, in order."""
-    cfg = config or FeatureConfig()
+    cfg = _config(config)
     out: list[str] = []
     for fam in FAMILIES:
         out += fam.names(cfg)
     return out
 
 
-def feature_families(config: FeatureConfig | None = None) -> dict[str, list[str]]:
+def feature_families(config: FeatureConfig | dict | None = None) -> dict[str, list[str]]:
     """Feature names grouped by family module (e.g. ``{"momentum": ["rsi_7", ...], ...}``)."""
-    cfg = config or FeatureConfig()
+    cfg = _config(config)
     return {fam.__name__.rsplit(".", 1)[-1]: fam.names(cfg) for fam in FAMILIES}
 
 
-def warmup_bars(config: FeatureConfig | None = None) -> int:
+def warmup_bars(config: FeatureConfig | dict | None = None) -> int:
     """Rows before this index may contain NaN; from this row on every feature is finite on valid bars."""
-    cfg = config or FeatureConfig()
+    cfg = _config(config)
     return max(fam.warmup(cfg) for fam in FAMILIES)
 
 
-def check_bars(bars) -> None:
+def check_input(bars) -> None:
     """Raise :class:`DataValidationError` unless ``bars`` has the columns and types the features need."""
     if not isinstance(bars, pd.DataFrame):
-        raise DataValidationError([Issue("type", None, (), f"bars must be a pandas DataFrame, got {type(bars).__name__}")])
+        raise DataValidationError(
+            [Issue("type", None, (), f"bars must be a pandas DataFrame, got {type(bars).__name__}")]
+        )
     missing = [c for c in REQUIRED_COLUMNS if c not in bars.columns]
     if missing:
         raise DataValidationError(
@@ -78,14 +88,15 @@ def _context(bars: pd.DataFrame, cfg: FeatureConfig) -> BarContext:
     return BarContext(np.ascontiguousarray(ts), *cols, config=cfg)
 
 
-def compute_features(bars: pd.DataFrame, config: FeatureConfig | None = None) -> pd.DataFrame:
+def compute_features(bars: pd.DataFrame, config: FeatureConfig | dict | None = None) -> pd.DataFrame:
     """All features of ``bars`` (columns :func:`feature_names`, same index, dtype ``config.dtype``).
 
-    The output matrix is allocated once as (features x bars) and filled one feature at a time, so the
-    float64 intermediates alive at any moment are a small multiple of one column.
+    The output matrix is allocated once as (features x bars) and filled one feature at a time; the float64
+    intermediates alive at any moment are the bar arrays, a few dozen shared series (ATR, moving
+    averages, channel extremes) and the temporaries of one feature.
     """
-    cfg = config or FeatureConfig()
-    check_bars(bars)
+    cfg = _config(config)
+    check_input(bars)
     names = feature_names(cfg)
     n = len(bars)
     out = np.empty((len(names), n), dtype=np.dtype(cfg.dtype))

@@ -36,7 +36,7 @@ def _positive_sorted(v: tuple[int, ...], minimum: int = 1) -> tuple[int, ...]:
     return tuple(sorted(int(x) for x in v))
 
 
-def _minutes(hhmm: str) -> int:
+def clock_minutes(hhmm: str) -> int:
     hh, mm = hhmm.split(":")
     h, m = int(hh), int(mm)
     if not (0 <= h < 24 and 0 <= m < 60):
@@ -120,13 +120,13 @@ class FeatureConfig(StrictConfig):
     @field_validator("session_open")
     @classmethod
     def _open(cls, v):
-        _minutes(v)
+        clock_minutes(v)
         return v
 
     @field_validator("rth")
     @classmethod
     def _rth(cls, v):
-        if _minutes(v[0]) >= _minutes(v[1]):
+        if clock_minutes(v[0]) >= clock_minutes(v[1]):
             raise ValueError("regular trading hours must start before they end")
         return v
 

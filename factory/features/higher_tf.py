@@ -82,7 +82,7 @@ def bucket_features(o, h, lo, c, v, cfg: FeatureConfig) -> dict[str, np.ndarray]
         "rsi": ind.rsi(c, p),
         "range_pos": ro.safe_div(c - ll, hh - ll, 0.5),
         "atr_norm": atr / c,
-        "vol": ro.rolling_mean_std(ro.diff(lc, 1), w, 1)[1],
+        "vol": ro.rolling_std(ro.diff(lc, 1), w, 1),
         "ema_dist": (c - ro.ema(c, 2.0 / (w + 1.0), w)) / atr,
         "body": ro.safe_div(c - o, h - lo, 0.0),
         "volume_z": ro.safe_div(lv - mean, sd, 0.0),

@@ -25,7 +25,7 @@ import pandas as pd
 
 from factory import __version__
 from factory.errors import FactoryError
-from factory.features.compute import check_bars, compute_features, feature_names, warmup_bars
+from factory.features.compute import check_input, compute_features, feature_names, warmup_bars
 from factory.features.config import FeatureConfig
 
 STATE_FORMAT = 1
@@ -56,11 +56,13 @@ class FeaturePipeline:
         """Bars of history the features need (available before fitting)."""
         return warmup_bars(self._cfg())
 
-    def fit(self, bars: pd.DataFrame, train_end: int | pd.Timestamp | None = None, y: Any = None) -> FeaturePipeline:
+    def fit(
+        self, bars: pd.DataFrame, train_end: int | pd.Timestamp | None = None, y: Any = None
+    ) -> FeaturePipeline:
         """Learn the scaling on rows [warmup, train_end) (``train_end``: a row position or a timestamp,
         exclusive; None = all rows). Rows at or after ``train_end`` are discarded before any computation."""
         cfg = self._cfg()
-        check_bars(bars)
+        check_input(bars)
         end = _end_row(bars, train_end)
         warm = warmup_bars(cfg)
         if end <= warm:
@@ -82,7 +84,7 @@ class FeaturePipeline:
         """Scaled, clipped features of ``bars`` (``config.dtype``; NaN rows of the warm-up stay NaN)."""
         self._check_fitted()
         cfg = self.config_
-        check_bars(bars)
+        check_input(bars)
         X = compute_features(bars, cfg)
         if list(X.columns) != self.feature_names_:
             raise FactoryError("the features computed now differ from those the pipeline was fitted with")
@@ -95,7 +97,9 @@ class FeaturePipeline:
         np.clip(values, -cfg.clip, cfg.clip, out=values)
         return pd.DataFrame(values, index=X.index, columns=X.columns, copy=False)
 
-    def fit_transform(self, bars: pd.DataFrame, train_end: int | pd.Timestamp | None = None, y: Any = None) -> pd.DataFrame:
+    def fit_transform(
+        self, bars: pd.DataFrame, train_end: int | pd.Timestamp | None = None, y: Any = None
+    ) -> pd.DataFrame:
         return self.fit(bars, train_end).transform(bars)
 
     def _check_fitted(self) -> None:
@@ -114,7 +118,11 @@ class FeaturePipeline:
     @classmethod
     def from_state(cls, state: dict) -> FeaturePipeline:
         """Rebuild a fitted pipeline from :meth:`get_state`'s dict."""
-        return cls._restore(state, np.asarray(state["center"], float), np.asarray(state["scale"], float))
+        try:
+            center, scale = np.asarray(state["center"], float), np.asarray(state["scale"], float)
+        except KeyError as exc:
+            raise FactoryError(f"saved feature pipeline state lacks {exc.args[0]!r}") from None
+        return cls._restore(state, center, scale)
 
     def save(self, directory: str | Path) -> Path:
         """Write ``feature_pipeline.json`` and ``feature_scaling.npz`` into ``directory`` (created if needed)."""
@@ -148,6 +156,9 @@ class FeaturePipeline:
 
     @classmethod
     def _restore(cls, meta: dict, center: np.ndarray, scale: np.ndarray) -> FeaturePipeline:
+        missing = [k for k in ("format", "config", "feature_names", "warmup", "n_train_rows") if k not in meta]
+        if missing:
+            raise FactoryError(f"saved feature pipeline state lacks {missing}")
         if meta.get("format") != STATE_FORMAT:
             raise FactoryError(f"unsupported feature pipeline format {meta.get('format')!r} (expected {STATE_FORMAT})")
         cfg = FeatureConfig.from_dict(meta["config"], where="feature_pipeline.config")
@@ -180,7 +191,8 @@ def _end_row(bars: pd.DataFrame, train_end) -> int:
         raise FactoryError(f"train_end must be a row position or a timestamp, got {train_end!r}") from None
     if ts.tzinfo is None:
         raise FactoryError("a train_end timestamp must be timezone-aware (UTC)")
-    return int(np.searchsorted(pd.DatetimeIndex(bars["timestamp"]).as_unit("ns").asi8, ts.tz_convert("UTC").value, side="left"))
+    stamps = pd.DatetimeIndex(bars["timestamp"]).as_unit("ns").asi8
+    return int(np.searchsorted(stamps, ts.tz_convert("UTC").value, side="left"))
 
 
 def _scaling_stats(X: np.ndarray, method: str) -> tuple[np.ndarray, np.ndarray]:

@@ -33,8 +33,9 @@ def warmup(cfg: FeatureConfig) -> int:
 
 
 def _moments(r: np.ndarray, w: int):
-    # Third and fourth standardised moments from anchored rolling power sums (returns are centred near 0,
-    # so raw power sums are accurate); pandas' bias-corrected estimators (skew G1, excess kurtosis G2).
+    # Central moments from rolling power sums of the returns (their mean is tiny against their spread, so
+    # raw power sums lose no precision); the bias-corrected estimators pandas uses (skew G1, excess
+    # kurtosis G2).
     mean, sd = ro.rolling_mean_std(r, w, 0)
     m1 = mean
     s2 = ro.rolling_sum(r * r, w) / w

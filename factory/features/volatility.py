@@ -45,8 +45,8 @@ def _sqrt_mean(x: np.ndarray, w: int) -> np.ndarray:
 def yang_zhang_var(gap: np.ndarray, oc: np.ndarray, rs: np.ndarray, w: int) -> np.ndarray:
     """Yang-Zhang variance over w bars from per-bar opening gaps, open-to-close log returns and RS terms."""
     k = 0.34 / (1.34 + (w + 1.0) / (w - 1.0))
-    v_o = ro.rolling_mean_std(gap, w, 1)[1] ** 2
-    v_c = ro.rolling_mean_std(oc, w, 1)[1] ** 2
+    v_o = ro.rolling_std(gap, w, 1) ** 2
+    v_c = ro.rolling_std(oc, w, 1) ** 2
     v_rs = ro.rolling_sum(rs, w) / w
     return v_o + k * v_c + (1.0 - k) * v_rs
 

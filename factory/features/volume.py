@@ -42,11 +42,10 @@ def warmup(cfg: FeatureConfig) -> int:
 
 
 @njit(cache=True, nogil=True)
-def _session_vwap(tp: np.ndarray, v: np.ndarray, start: np.ndarray) -> np.ndarray:
+def _session_vwap_k(tp, v, start, out):
     # Cumulative sums restarted at each session's first bar (a plain cumsum difference would lose digits
     # after millions of bars).
     n = tp.shape[0]
-    out = np.empty(n)
     pv = 0.0
     vv = 0.0
     for i in range(n):
@@ -56,6 +55,12 @@ def _session_vwap(tp: np.ndarray, v: np.ndarray, start: np.ndarray) -> np.ndarra
         pv += tp[i] * v[i]
         vv += v[i]
         out[i] = pv / vv if vv > 0 else tp[i]
+
+
+def session_vwap(tp: np.ndarray, v: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Volume-weighted average of ``tp`` since each bar's session start (``tp`` itself before any volume)."""
+    out = np.empty(tp.shape[0])
+    _session_vwap_k(tp, v, start, out)
     return out
 
 
@@ -75,7 +80,7 @@ def compute(ctx: BarContext, put) -> None:
         sv = ro.rolling_sum(v, w)
         put(f"vwap_dist_{w}", ro.safe_div(c * sv - ro.rolling_sum(tpv, w), sv * atr, 0.0))
     del tpv
-    put("vwap_dist_session", (c - _session_vwap(ctx.typical, v, session_starts(ctx))) / atr)
+    put("vwap_dist_session", (c - session_vwap(ctx.typical, v, session_starts(ctx))) / atr)
 
     lv = np.log1p(v)
     for w in cfg.band_windows:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from factory.features import FeatureConfig, compute_features, warmup_bars
 from factory.features.higher_tf import names as htf_names

@@ -97,10 +97,11 @@ def test_scale_free(bars, cfg64):
     y = compute_features(b, cfg64)
     warm = warmup_bars(cfg64)
     level = {"fracdiff"}
-    vol_log = {c for c in x.columns if c.startswith(("volume_z", "volume_ratio", "vol_ret_corr", "htf_")) and "volume" in c}
-    vol_log |= {c for c in x.columns if c.startswith("vol_ret_corr")}
+    # ln(1 + v) is unit-free only approximately (the 1 does not scale)
+    log1p_volume = {c for c in x.columns if c.startswith(("volume_z", "volume_ratio", "vol_ret_corr"))}
+    log1p_volume |= {c for c in x.columns if c.startswith("htf_") and c.endswith("volume_z")}
     for col in x.columns:
-        if col in level or col in vol_log:
+        if col in level or col in log1p_volume:
             continue
         np.testing.assert_allclose(y[col].iloc[warm:], x[col].iloc[warm:], rtol=1e-6, atol=1e-7, err_msg=col)
 
@@ -143,3 +144,14 @@ def test_config_rejects_bad_values():
         FeatureConfig.from_dict({"higher_timeframes": ["1M"]})  # a month has no fixed length
     cfg = FeatureConfig.from_dict({"windows": [60, 10, 240]})
     assert cfg.windows == (10, 60, 240)
+
+
+@pytest.mark.parametrize("n", [1, 2, 50, 300])
+def test_short_inputs(n):
+    """Fewer bars than the windows: no error, NaN where no window is full."""
+    b = random_walk_bars(n, seed=6)
+    x = compute_features(b, {"dtype": "float64"})
+    assert x.shape == (n, len(feature_names()))
+    assert x["ret_log_240"].iloc[:240].isna().all()
+    if n > 1:
+        assert np.isfinite(x["ret_log_1"].iloc[1:]).all()

@@ -1,0 +1,199 @@
+"""Model Registry helpers: register a logged pyfunc, tag and describe versions, resolve model URIs.
+
+Names are ``<contract>-<key>`` in lower case (``mes-lightgbm``). Evaluation numbers live on each version twice:
+as tags (machine-readable, what promotion gates read) and as a Markdown table in the description (what people
+read in the registry UI).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+from factory.errors import FactoryError
+
+ALIAS_STAGES = {"champion": "Production", "challenger": "Staging"}
+# Rows of the description table: (tag suffix, label, format). Tags are "<part>_<suffix>" for part val / test.
+SUMMARY_ROWS = (
+    ("net_sharpe", "Net Sharpe (annualised)", "{:.3f}"),
+    ("win_rate", "Win rate", "{:.1%}"),
+    ("max_drawdown_usd", "Max drawdown (USD / contract)", "{:,.2f}"),
+    ("net_pnl_usd", "Net P&L (USD / contract)", "{:,.2f}"),
+    ("n_trades", "Trades", "{:,.0f}"),
+    ("psr", "Probabilistic Sharpe (vs 0)", "{:.3f}"),
+    ("pbo", "PBO", "{:.3f}"),
+    ("dsr", "Deflated Sharpe", "{:.3f}"),
+    ("log_loss", "Log loss", "{:.4f}"),
+    ("accuracy", "Accuracy", "{:.3f}"),
+    ("f1_macro", "F1 (macro)", "{:.3f}"),
+    ("brier", "Brier score", "{:.4f}"),
+)
+PARTS = ("val", "test")
+
+
+class RegistryError(FactoryError):
+    """A registered model, version or alias that does not exist, or a URI that cannot be resolved."""
+
+
+def registered_name(contract: str, key: str) -> str:
+    return f"{contract}-{key}".lower()
+
+
+def serve_command(name: str, version: int | str, port: int = 5000) -> str:
+    return f"mlflow models serve -m models:/{name}/{version} --env-manager local -h 127.0.0.1 -p {port}"
+
+
+def client():
+    from mlflow import MlflowClient
+
+    return MlflowClient()
+
+
+def register(model_uri: str, name: str):
+    """Register ``model_uri`` under ``name`` (created if needed); returns the new ``ModelVersion``."""
+    import mlflow
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return mlflow.register_model(model_uri, name)
+
+
+def format_value(value: Any, fmt: str) -> str:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return "n/a"
+    return fmt.format(v) if math.isfinite(v) else "n/a"
+
+
+def description_table(tags: dict[str, Any], title: str = "") -> str:
+    """Markdown table of the evaluation numbers found in ``tags`` (validation and test columns)."""
+    lines = [f"**{title}**", ""] if title else []
+    lines += ["| Metric | Validation | Test |", "|---|---:|---:|"]
+    for suffix, label, fmt in SUMMARY_ROWS:
+        if not any(f"{p}_{suffix}" in tags for p in PARTS):
+            continue
+        cells = [format_value(tags.get(f"{p}_{suffix}"), fmt) for p in PARTS]
+        lines.append(f"| {label} | {cells[0]} | {cells[1]} |")
+    window = [tags.get(k) for k in ("test_start", "test_end")]
+    if all(window):
+        lines += ["", f"Test window: {window[0]} to {window[1]} (data sha256 {str(tags.get('data_sha256', ''))[:12]})"]
+    return "\n".join(lines)
+
+
+def tag_value(value: Any) -> str:
+    """Tag text of a number (repr keeps full precision) or anything else."""
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def set_version_tags(name: str, version: int | str, tags: dict[str, Any], mlflow_client=None) -> None:
+    c = mlflow_client or client()
+    for k, v in tags.items():
+        c.set_model_version_tag(name, str(version), k, tag_value(v))
+
+
+def get_version(name: str, version: int | str, mlflow_client=None):
+    from mlflow.exceptions import MlflowException
+
+    c = mlflow_client or client()
+    try:
+        return c.get_model_version(name, str(version))
+    except MlflowException:
+        raise RegistryError(f"registered model '{name}' has no version {version}") from None
+
+
+def alias_holder(name: str, alias: str, mlflow_client=None):
+    """The version holding ``alias`` of model ``name``, or ``None``."""
+    from mlflow.exceptions import MlflowException
+
+    c = mlflow_client or client()
+    try:
+        return c.get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A model URI pinned to one registry version (``version`` None for run or path URIs)."""
+
+    uri: str
+    name: str | None = None
+    version: str | None = None
+    run_id: str | None = None
+
+
+_MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<ref>[^/]+))?/?$")
+
+
+def resolve_model_uri(name_or_uri: str, mlflow_client=None) -> ResolvedModel:
+    """Pin a model reference to ``models:/<name>/<version>``.
+
+    Accepted: ``models:/<name>@<alias>``, ``models:/<name>/<version>``, ``models:/<name>/<stage>`` (e.g.
+    ``Production``; the newest version in that stage), ``models:/<name>/latest``, ``models:/<name>`` and a bare
+    registered name (both: the ``champion`` if set, else the newest version). Any other URI (``runs:/...``, a
+    path) is returned unchanged.
+    """
+    text = str(name_or_uri).strip()
+    if not text.startswith("models:/"):
+        if "/" in text or ":" in text:
+            return ResolvedModel(uri=text)
+        text = f"models:/{text}"
+    m = _MODELS_URI.match(text)
+    if not m:
+        raise RegistryError(f"not a model URI: '{name_or_uri}' (expected models:/<name>@<alias> or "
+                            "models:/<name>/<version or stage>)")
+    c = mlflow_client or client()
+    name, alias, ref = m.group("name"), m.group("alias"), m.group("ref")
+    _require_model(c, name)
+    if alias:
+        mv = alias_holder(name, alias, c)
+        if mv is None:
+            raise RegistryError(f"registered model '{name}' has no version with alias '{alias}'")
+    elif ref and ref.isdigit():
+        mv = get_version(name, ref, c)
+    elif ref and ref.lower() != "latest":
+        mv = _latest_in_stage(c, name, ref)
+    else:
+        mv = alias_holder(name, "champion", c) or _newest(c, name)
+    return ResolvedModel(uri=f"models:/{name}/{mv.version}", name=name, version=str(mv.version), run_id=mv.run_id)
+
+
+def _require_model(c, name: str) -> None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        c.get_registered_model(name)
+    except MlflowException:
+        raise RegistryError(f"no registered model named '{name}'") from None
+
+
+def _newest(c, name: str):
+    versions = c.search_model_versions(f"name = '{name}'")
+    if not versions:
+        raise RegistryError(f"registered model '{name}' has no versions")
+    return max(versions, key=lambda v: int(v.version))
+
+
+def _latest_in_stage(c, name: str, stage: str):
+    stages = {"production": "Production", "staging": "Staging", "archived": "Archived", "none": "None"}
+    canonical = stages.get(stage.lower())
+    if canonical is None:
+        raise RegistryError(f"'{stage}' is neither a version number nor a stage ({', '.join(stages.values())})")
+    versions = [v for v in c.search_model_versions(f"name = '{name}'") if v.current_stage == canonical]
+    if not versions:
+        raise RegistryError(f"registered model '{name}' has no version in stage {canonical}")
+    return max(versions, key=lambda v: int(v.version))
+
+
+def transition_stage(name: str, version: int | str, stage: str, mlflow_client=None) -> None:
+    """Set the classic stage (deprecated by MLflow but still shown in the UI) without archiving others."""
+    c = mlflow_client or client()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        c.transition_model_version_stage(name, str(version), stage, archive_existing_versions=False)

@@ -1,0 +1,68 @@
+"""Shared fixtures of the packaging tests: one small dataset, each model fitted once, each pyfunc saved once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+SMALL_CONFIG = Path(__file__).with_name("small_train.yaml")
+MODEL_KEYS = ("lightgbm", "xgboost", "logistic", "voting", "stacking")
+N_BARS = 12_000
+
+
+@pytest.fixture(scope="session")
+def small_bars():
+    from factory.data.synth import generate_bars
+
+    return generate_bars(N_BARS, seed=11)
+
+
+@pytest.fixture(scope="session")
+def dataset(small_bars):
+    from factory.dataset import build_dataset
+    from factory.training import load_train_config
+
+    return build_dataset(small_bars, load_train_config("lightgbm", str(SMALL_CONFIG)).pipeline)
+
+
+@pytest.fixture(scope="session")
+def fitted(dataset):
+    """``fitted(key)`` -> a ModelBundle fitted on the shared dataset (each key fitted once per session)."""
+    from factory.models import create_model
+    from factory.training import fit_bundle, load_train_config
+
+    cache = {}
+
+    def get(key: str):
+        if key not in cache:
+            cfg = load_train_config(key, str(SMALL_CONFIG))
+            cache[key] = fit_bundle(dataset, create_model(key, **cfg.model.model_dump(mode="json")), cfg.training)
+        return cache[key]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def saved(fitted, dataset, tmp_path_factory):
+    """``saved(key)`` -> ``(folder, loaded pyfunc)`` of the key's pyfunc written with ``save_pyfunc``."""
+    import mlflow
+
+    from factory.packaging.log_model import save_pyfunc
+    from factory.packaging.metadata import model_metadata
+    from factory.packaging.reference import reference_sample
+
+    cache = {}
+
+    def get(key: str):
+        if key not in cache:
+            bundle = fitted(key)
+            folder = tmp_path_factory.mktemp(f"pyfunc_{key}") / "model"
+            reference = reference_sample(dataset.features, dataset.bars["timestamp"], dataset.rows("train"), 200)
+            meta = model_metadata(bundle, data_sha256="test", label_config={"horizon": bundle.horizon_bars})
+            save_pyfunc(bundle, folder, bars=dataset.bars, reference=reference, config={"model_key": key},
+                        metadata=meta)
+            cache[key] = (folder, mlflow.pyfunc.load_model(str(folder)))
+        return cache[key]
+
+    return get

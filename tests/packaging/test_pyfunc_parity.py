@@ -1,0 +1,94 @@
+"""Served predictions equal offline ones: native bundle == reloaded bundle == loaded pyfunc, for every model key.
+
+Also: the pyfunc computes the dataset's features exactly, reproduces the training evaluation, and is causal.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import MODEL_KEYS
+
+from factory.packaging import OUTPUT_COLUMNS, ModelBundle, compute_model_inputs
+
+
+def _iso(bars: pd.DataFrame) -> pd.DataFrame:
+    """What a JSON client sends: ISO-8601 strings with an offset."""
+    out = bars.reset_index(drop=True).copy()
+    out["timestamp"] = [t.isoformat() for t in out["timestamp"]]
+    return out
+
+
+def test_model_inputs_equal_the_dataset_features(dataset):
+    inputs = compute_model_inputs(dataset.bars, dataset.feature_pipeline, dataset.hmm)
+    pd.testing.assert_frame_equal(inputs, dataset.features, check_exact=True)
+
+
+@pytest.mark.parametrize("key", MODEL_KEYS)
+def test_native_reloaded_and_pyfunc_agree(key, fitted, saved, small_bars, tmp_path):
+    bundle = fitted(key)
+    _, pyfunc = saved(key)
+    window = small_bars.iloc[-(bundle.min_bars + 300):].reset_index(drop=True)
+    native = bundle.predict(window)
+    reloaded = ModelBundle.load(tmp_path / "b") if bundle.save(tmp_path / "b") else None
+    pd.testing.assert_frame_equal(reloaded.predict(window), native, check_exact=True)
+    pd.testing.assert_frame_equal(pyfunc.predict(_iso(window)), native, check_exact=True)
+    assert len(native) == len(window) - bundle.warmup_bars
+
+
+@pytest.mark.parametrize("key", MODEL_KEYS)
+def test_pyfunc_reproduces_the_training_evaluation(key, dataset, fitted, saved):
+    from factory.training import evaluate, segment
+
+    bundle = fitted(key)
+    _, pyfunc = saved(key)
+    served = pyfunc.predict(dataset.bars)
+    rows = segment(dataset, "test")
+    offline = evaluate(dataset, bundle, "test").outputs
+    got = served.iloc[rows - bundle.warmup_bars].reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, offline.reset_index(drop=True), check_exact=True)
+
+
+@pytest.mark.parametrize("key", MODEL_KEYS)
+def test_outputs_up_to_t_ignore_later_bars(key, fitted, saved, small_bars):
+    bundle = fitted(key)
+    _, pyfunc = saved(key)
+    window = small_bars.iloc[-(bundle.min_bars + 200):].reset_index(drop=True)
+    t = len(window) - 80
+    changed = window.copy()
+    later = changed.index > t
+    # A different but valid future: prices shifted up 3 %, volumes tripled.
+    changed.loc[later, ["open", "high", "low", "close"]] *= 1.03
+    changed.loc[later, "volume"] *= 3
+    base = pyfunc.predict(window)
+    moved = pyfunc.predict(changed)
+    cut = window["timestamp"].iloc[t]
+    keep = base["timestamp"] <= cut
+    pd.testing.assert_frame_equal(moved[keep.to_numpy()], base[keep], check_exact=True)
+    assert not moved[~keep.to_numpy()].equals(base[~keep])  # the change did reach the later rows
+    truncated = pyfunc.predict(window.iloc[:t + 1])
+    pd.testing.assert_frame_equal(truncated, base[keep].reset_index(drop=True), check_exact=True)
+
+
+@pytest.mark.parametrize("key", MODEL_KEYS)
+def test_output_contract(key, fitted, saved, small_bars):
+    from factory.packaging.signal import signals
+
+    bundle = fitted(key)
+    _, pyfunc = saved(key)
+    window = small_bars.iloc[-(bundle.min_bars + 500):].reset_index(drop=True)
+    out = pyfunc.predict(window)
+    assert list(out.columns) == OUTPUT_COLUMNS
+    assert out["timestamp"].equals(window["timestamp"].iloc[bundle.warmup_bars:].reset_index(drop=True))
+    p = out[["prob_down", "prob_flat", "prob_up"]].to_numpy()
+    assert np.isfinite(p).all() and (p >= 0).all() and (p <= 1).all()
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-12)
+    assert out["signal"].dtype == np.int64 and set(out["signal"].unique()) <= {-1, 0, 1}
+    q = out[["ret_q05", "ret_q50", "ret_q95"]].to_numpy()
+    assert np.isfinite(q).all() and (np.diff(q, axis=1) >= 0).all()
+    close = window["close"].to_numpy()[bundle.warmup_bars:]
+    expect = signals(p, out["expected_return"].to_numpy(), close, bundle.cost_model.round_trip_points)
+    np.testing.assert_array_equal(out["signal"].to_numpy(), expect)
+    last = pyfunc.predict(window, params={"last_only": True})
+    pd.testing.assert_frame_equal(last, out.iloc[[-1]].reset_index(drop=True), check_exact=True)
