@@ -45,7 +45,7 @@ def warmup(cfg: FeatureConfig) -> int:
     # The bucket features are finite from bucket index K = max(W, P, 4) on; a bar needs K + 1 buckets
     # before its own, and K + 1 buckets hold at most (K + 1) * bars_per_bucket bars.
     k = max(cfg.htf_window, cfg.htf_period, 4)
-    return max((k + 1) * bars_per_bucket(cfg, tf) for tf in cfg.higher_timeframes)
+    return max(((k + 1) * bars_per_bucket(cfg, tf) for tf in cfg.higher_timeframes), default=0)
 
 
 def bucket_bars(ctx: BarContext, tf: str):

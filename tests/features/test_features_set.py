@@ -155,3 +155,17 @@ def test_short_inputs(n):
     assert x["ret_log_240"].iloc[:240].isna().all()
     if n > 1:
         assert np.isfinite(x["ret_log_1"].iloc[1:]).all()
+
+
+def test_no_higher_timeframes_is_a_valid_config():
+    from factory.data.synth import generate_bars
+    from factory.features import compute_features, feature_names, warmup_bars
+    from factory.features.config import FeatureConfig
+
+    cfg = FeatureConfig(higher_timeframes=())
+    names = feature_names(cfg)
+    assert not [n for n in names if n.startswith("htf_")]
+    assert warmup_bars(cfg) < warmup_bars(FeatureConfig())
+    out = compute_features(generate_bars(3000, seed=1), cfg)
+    assert list(out.columns) == names
+    assert np.isfinite(out.to_numpy()[warmup_bars(cfg):]).all()

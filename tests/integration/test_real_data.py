@@ -7,7 +7,7 @@ from factory.config import load_pipeline_config
 from factory.dataset import build_dataset
 from factory.pipeline_run import load_bars
 
-from conftest import SHORT_SERIES_FEATURES, backtesting_csv, to_factory_csv
+from real_data_helpers import SHORT_SERIES_FEATURES, backtesting_csv, to_factory_csv
 
 
 def _config(contract: str, bar_freq: str, htf: list[str], embargo: int):
