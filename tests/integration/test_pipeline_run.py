@@ -82,3 +82,12 @@ def test_mlflow_run_pipeline_entry_point(tmp_path, small_inputs):
         assert runs[0].data.tags["factory.entry_point"] == "pipeline"
     finally:
         mlflow.set_tracking_uri(None)
+
+
+def test_too_few_bars_for_the_warmup_is_one_line_exit_2(tracking_uri, tmp_path, capsys):
+    data = tmp_path / "tiny.csv"
+    synth_to_file(data, n_bars=500, seed=1)
+    assert main(["pipeline", "--data", str(data), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: [min_bars]") and "500 bars but at least" in err[-1]
+    assert not mlflow.search_runs(search_all_experiments=True, output_format="list")
