@@ -24,5 +24,6 @@ test-slow: install-dev
 	$(PYTHON) -m pytest -m slow
 
 bench: install-dev
+	$(PIP) install -q "statsmodels>=0.14.4,<0.15"
 	$(PIP) install -q --no-deps mlfinpy
 	$(PYTHON) benchmarks/pipeline.py --bars 1000000

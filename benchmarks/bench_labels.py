@@ -2,10 +2,8 @@
 
 Usage:  python benchmarks/bench_labels.py --bars 1000000 --events 20000
 
-mlfinpy pins an old NumPy, so it is installed without its dependencies: ``pip install --no-deps mlfinpy``.
-Its package ``__init__`` imports statsmodels (for the ADF test of fractional differentiation, unrelated to
-labelling); when statsmodels is missing, this script registers a placeholder ``statsmodels.tsa.stattools`` whose
-``adfuller`` raises, so ``mlfinpy.labeling`` imports. Nothing in the labelling path calls it.
+mlfinpy pins an old NumPy, so it is installed without its dependencies: ``pip install --no-deps mlfinpy``,
+plus ``pip install statsmodels`` (its package ``__init__`` imports it); ``make bench`` does both.
 
 How the two definitions are made identical (zero costs, ``path="close"``, symmetric widths ``k``):
 
@@ -32,7 +30,6 @@ import importlib.util
 import statistics
 import sys
 import time
-import types
 from pathlib import Path
 
 import numpy as np
@@ -54,15 +51,7 @@ def _import_mlfinpy_labeling():
     if importlib.util.find_spec("mlfinpy") is None:
         raise ImportError("mlfinpy is not installed: pip install --no-deps mlfinpy")
     if importlib.util.find_spec("statsmodels") is None:
-        stub = types.ModuleType("statsmodels.tsa.stattools")
-
-        def adfuller(*_a, **_k):
-            raise ImportError("statsmodels is not installed (placeholder registered by bench_labels)")
-
-        stub.adfuller = adfuller
-        sys.modules.setdefault("statsmodels", types.ModuleType("statsmodels"))
-        sys.modules.setdefault("statsmodels.tsa", types.ModuleType("statsmodels.tsa"))
-        sys.modules.setdefault("statsmodels.tsa.stattools", stub)
+        raise ImportError("mlfinpy imports statsmodels: pip install statsmodels")
     import mlfinpy.labeling as labeling
 
     return labeling

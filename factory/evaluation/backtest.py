@@ -5,7 +5,8 @@ Rules (one contract, bar closes only):
 * a signal is known at a bar's close and acts at that close (the cost model's slippage ticks stand for the
   fill being worse than that close);
 * flat and a signal of +1 / -1: open long / short, to be closed ``horizon`` bars later (the label horizon);
-* in a position and a signal in the same direction: keep it and restart the ``horizon``-bar clock (no cost);
+* in a position and a signal in the same direction (even on the exit bar): keep it and restart the
+  ``horizon``-bar clock (no cost);
 * in a position and the opposite signal: close it and open the other side at that close (two trades);
 * a signal of 0 changes nothing; an open position is closed at the window's last bar.
 
@@ -45,18 +46,16 @@ def _trades(close: np.ndarray, signal: np.ndarray, horizon: int) -> list[tuple[i
     side, entry, exit_at = 0, -1, -1
     last = len(close) - 1
     for t in range(len(close)):
-        if side != 0 and t == exit_at:
-            out.append((entry, t, side))
-            side = 0
         s = int(signal[t])
-        if s == 0:
-            continue
-        if side == s:
-            exit_at = t + horizon
-        elif side != 0:
+        if side != 0 and s == side:
+            exit_at = t + horizon  # checked before the exit, so a renewed signal never pays a round trip
+        elif side != 0 and s == -side:
             out.append((entry, t, side))
             side, entry, exit_at = s, t, t + horizon
-        else:
+        elif side != 0 and t == exit_at:
+            out.append((entry, t, side))
+            side = 0
+        elif side == 0 and s != 0:
             side, entry, exit_at = s, t, t + horizon
     if side != 0 and entry < last:
         out.append((entry, last, side))

@@ -1,0 +1,144 @@
+"""`mlflow run . -e train` end to end in a temporary folder with its own SQLite tracking store.
+
+The fast suite trains lightgbm once (module fixture) and checks the run, the registered version, its tags and
+description, that ``models:/mes-lightgbm/1`` loads and predicts, and `-e promote` on it. The other keys run
+under ``-m slow``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SMALL_CONFIG = REPO / "tests" / "packaging" / "small_train.yaml"
+N_BARS = 12_000
+
+pytestmark = pytest.mark.integration
+
+
+def _env(folder: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{folder / 'mlflow.db'}"
+    env["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+    return env
+
+
+def _mlflow_run(folder: Path, entry: str, **params) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "mlflow", "run", str(REPO), "-e", entry, "--env-manager", "local"]
+    for k, v in params.items():
+        cmd += ["-P", f"{k}={v}"]
+    return subprocess.run(cmd, cwd=folder, env=_env(folder), capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    from factory.data.synth import generate_bars
+
+    folder = tmp_path_factory.mktemp("train_run")
+    generate_bars(N_BARS, seed=5).to_parquet(folder / "bars.parquet")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def trained(workdir):
+    res = _mlflow_run(workdir, "train", model="lightgbm", data=workdir / "bars.parquet", config=SMALL_CONFIG)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    return res
+
+
+@pytest.fixture
+def tracking(workdir, monkeypatch):
+    import mlflow
+
+    uri = f"sqlite:///{workdir / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    yield mlflow.MlflowClient(uri)
+    mlflow.set_tracking_uri(None)
+
+
+def test_train_prints_run_uri_and_serve_command(trained):
+    out = trained.stdout
+    assert "run_id: " in out
+    assert "model_uri: models:/mes-lightgbm/1" in out
+    assert "serve: mlflow models serve -m models:/mes-lightgbm/1 --env-manager local -h 127.0.0.1 -p 5000" in out
+
+
+def test_run_has_params_metrics_plots_and_model(trained, tracking):
+    run_id = trained.stdout.split("run_id: ")[1].split()[0]
+    run = tracking.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    for m in ("val_log_loss", "test_log_loss", "test_accuracy", "test_f1_macro", "test_brier", "test_net_sharpe",
+              "test_win_rate", "test_max_drawdown_usd", "test_n_trades", "n_bars"):
+        assert m in run.data.metrics, m
+    assert run.data.params["model.key"] == "lightgbm"
+    assert run.data.params["features.windows"] == "[10, 20, 60]"  # the config file's pipeline section applied
+    plots = {a.path for a in tracking.list_artifacts(run_id, "plots")}
+    for name in ("confusion_matrix_test.png", "calibration_test.png", "equity_curve.png", "feature_importance.png"):
+        assert f"plots/{name}" in plots, name
+
+
+def test_registered_version_loads_and_predicts(trained, tracking, workdir):
+    import mlflow
+    import pandas as pd
+
+    model = mlflow.pyfunc.load_model("models:/mes-lightgbm/1")
+    meta = model.metadata.metadata
+    assert meta["factory_model"] == "lightgbm" and meta["contract"] == "MES"
+    bars = pd.read_parquet(workdir / "bars.parquet").iloc[-(meta["min_bars"] + 10):]
+    out = model.predict(bars, params={"last_only": True})
+    assert len(out) == 1 and out["timestamp"].iloc[0] == bars["timestamp"].iloc[-1]
+    assert abs(out[["prob_down", "prob_flat", "prob_up"]].to_numpy().sum() - 1) < 1e-12
+
+
+def test_version_carries_evaluation_tags_and_table(trained, tracking):
+    mv = tracking.get_model_version("mes-lightgbm", "1")
+    for tag in ("test_net_sharpe", "test_win_rate", "test_max_drawdown_usd", "test_n_trades", "test_log_loss",
+                "data_sha256", "test_start", "test_end"):
+        assert tag in mv.tags, tag
+    assert "| Net Sharpe (annualised) |" in mv.description and "| Trades |" in mv.description
+
+
+def test_promote_entry_point(trained, tracking, workdir):
+    gates = workdir / "gates.yaml"
+    gates.write_text("promotion:\n  champion: {min_net_sharpe: null, min_trades: 0}\n")
+    res = _mlflow_run(workdir, "promote", name="mes-lightgbm", version=1, alias="champion", config=gates)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    mv = tracking.get_model_version("mes-lightgbm", "1")
+    assert mv.aliases == ["champion"] and mv.current_stage == "Production"
+
+
+def test_bad_config_fails_before_any_run(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: {num_leaves: 7, no_such_setting: 1}\n")
+    res = subprocess.run([sys.executable, "-m", "factory.cli", "train", "--model", "lightgbm", "--config", str(bad)],
+                         cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2
+    assert "Traceback" not in res.stderr
+    assert "no_such_setting" in res.stderr and res.stderr.startswith("error: ")
+    assert not (tmp_path / "mlflow.db").exists()  # nothing was logged
+
+
+def test_unknown_model_key_is_one_line(tmp_path):
+    res = subprocess.run([sys.executable, "-m", "factory.cli", "train", "--model", "nope"], cwd=tmp_path,
+                         env=_env(tmp_path), capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2 and "unknown model 'nope'" in res.stderr and "Traceback" not in res.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key", ["xgboost", "logistic", "voting", "stacking"])
+def test_every_other_key_trains_registers_and_loads(key, workdir, tracking):
+    import mlflow
+    import pandas as pd
+
+    res = _mlflow_run(workdir, "train", model=key, data=workdir / "bars.parquet", config=SMALL_CONFIG)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert f"model_uri: models:/mes-{key}/1" in res.stdout
+    model = mlflow.pyfunc.load_model(f"models:/mes-{key}/1")
+    bars = pd.read_parquet(workdir / "bars.parquet").iloc[-(model.metadata.metadata["min_bars"] + 5):]
+    assert len(model.predict(bars)) == 6
