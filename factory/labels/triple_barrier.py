@@ -25,8 +25,8 @@ A row is invalid (label NaN, t1 = -1, t1_time NaT, ret_t1 NaN) when its horizon 
     ret    = log(C_{t+horizon} / C_t)   (NaN when t + horizon > n - 1)
     ret_t1 = log(C_{t1} / C_t)          (the return realised at the first touch / vertical barrier)
 
-The label at t therefore depends on bars t - atr_window + 1 .. t + horizon only (the ATR looks back, the scan
-looks forward at most ``horizon`` bars).
+The label at t therefore depends on bars <= t + horizon only: the ATR is a recursive average of earlier bars,
+and the scan looks forward at most ``horizon`` bars.
 """
 
 from __future__ import annotations
