@@ -79,10 +79,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     result = run_train(args.model, data=args.data or None, contract=args.contract, config_file=args.config or None,
                        tz=args.tz or None, registered_name=args.registered_name or None, progress=not args.quiet)
-    m = result.metrics
-    print(f"test: log loss {m.get('test_log_loss', float('nan')):.4f}  accuracy {m.get('test_accuracy', float('nan')):.3f}"
-          f"  net Sharpe {m.get('test_net_sharpe', float('nan')):.2f}  trades {int(m.get('test_n_trades', 0))}"
-          f"  win rate {m.get('test_win_rate', float('nan')):.1%}  max drawdown {m.get('test_max_drawdown_usd', 0):,.2f} USD")
+    m = {k: result.metrics.get(f"test_{k}", float("nan")) for k in (
+        "log_loss", "accuracy", "net_sharpe", "n_trades", "win_rate", "max_drawdown_usd")}
+    print(f"test: log loss {m['log_loss']:.4f}  accuracy {m['accuracy']:.3f}  net Sharpe {m['net_sharpe']:.2f}  "
+          f"trades {m['n_trades']:.0f}  win rate {m['win_rate']:.1%}  max drawdown {m['max_drawdown_usd']:,.2f} USD")
     print(f"run_id: {result.run_id}")
     print(f"model_uri: {result.model_uri}")
     print(f"serve: {result.serve_command}")

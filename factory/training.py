@@ -106,7 +106,8 @@ def load_train_config(model_key: str, config_file: str | None = None, contract: 
         model_cfg = load_model_config(model_key, overrides=model_over)
     except ConfigError as exc:
         raise ConfigError(f"{name or 'model settings'}: {exc}") from None
-    training = TrainingConfig.from_dict(raw.get("training") if sectioned else {}, where=f"{name}.training")
+    training = TrainingConfig.from_dict(raw.get("training") if sectioned else {},
+                                        where=f"{name or 'train config'}.training")
     return TrainConfig(model_key, pipeline, model_cfg, training, source=name or "defaults")
 
 
@@ -199,7 +200,7 @@ def evaluate(dataset, bundle, part: str) -> Evaluation:
 
 
 # ----------------------------------------------------------------------------------------------------- logging
-def _plots(dataset, bundle, evals: dict[str, Evaluation], folder: Path) -> None:
+def _plots(bundle, evals: dict[str, Evaluation], folder: Path) -> None:
     from factory.evaluation import plots
 
     for part, ev in evals.items():
@@ -240,15 +241,9 @@ def run_train(model: str, data: str | None = None, contract: str | None = None, 
               tz: str | None = None, registered_name: str | None = None, progress: bool = True,
               echo=print) -> TrainResult:
     """Train, evaluate, log and register one model; see the module docstring. Returns the run and version."""
-    import mlflow
-
     from factory.dataset import build_dataset
     from factory.models import create_model
-    from factory.packaging.log_model import log_pyfunc
-    from factory.packaging.metadata import model_metadata
-    from factory.packaging.reference import reference_sample
-    from factory.packaging.registry import description_table, register, registered_name as default_name
-    from factory.packaging.registry import set_version_tags
+    from factory.packaging.registry import registered_name as default_name
     from factory.pipeline_run import load_bars
 
     tc = load_train_config(model, config_file, contract, tz)
@@ -263,13 +258,24 @@ def run_train(model: str, data: str | None = None, contract: str | None = None, 
          f"train {len(dataset.split.train):,} / val {len(dataset.split.val):,} / test {len(dataset.split.test):,}")
     bundle = fit_bundle(dataset, estimator, tc.training)
     evals = {p: evaluate(dataset, bundle, p) for p in PARTS}
+    return _log_and_register(tc, name, loaded, dataset, bundle, evals)
+
+
+def _log_and_register(tc: TrainConfig, name: str, loaded, dataset, bundle, evals: dict[str, Evaluation]
+                      ) -> TrainResult:
+    """One MLflow run with params, metrics, plots, trades and the pyfunc; then a registered, tagged version."""
+    import mlflow
+
+    from factory.packaging.log_model import log_pyfunc
+    from factory.packaging.metadata import model_metadata
+    from factory.packaging.reference import reference_sample
+    from factory.packaging.registry import client, description_table, register, set_version_tags
+
     reference = reference_sample(dataset.features, dataset.bars["timestamp"], dataset.rows("train"),
                                  tc.training.reference_rows)
     lc = tc.pipeline.labels
-    label_config = {**{k: (float(v) if k != "horizon" else int(v)) for k, v in dataset.barriers.items()},
+    label_config = {**{k: (int(v) if k == "horizon" else float(v)) for k, v in dataset.barriers.items()},
                     "atr_window": lc.atr_window, "path": lc.path, "include_costs": lc.include_costs}
-    b = dataset.split.boundaries
-
     with mlflow.start_run(run_name=f"train-{name}") as run:
         run_id = run.info.run_id
         tags = version_tags(dataset, loaded, evals, run_id, tc.model_key)
@@ -284,25 +290,23 @@ def run_train(model: str, data: str | None = None, contract: str | None = None, 
         mlflow.log_metrics({**dataset.summary(), **metrics})
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
-            _plots(dataset, bundle, evals, folder)
-            mlflow.log_artifacts(str(folder), artifact_path="plots")
-            (folder / "trades").mkdir()
+            (folder / "plots").mkdir()
+            _plots(bundle, evals, folder / "plots")
+            (folder / "backtest").mkdir()
             for p, ev in evals.items():
-                ev.backtest.trades.to_csv(folder / "trades" / f"trades_{p}.csv", index=False)
-            mlflow.log_artifacts(str(folder / "trades"), artifact_path="backtest")
+                ev.backtest.trades.to_csv(folder / "backtest" / f"trades_{p}.csv", index=False)
+            mlflow.log_artifacts(str(folder))
         meta = model_metadata(bundle, data_sha256=loaded.sha256, label_config=label_config, extra={
             "registered_name": name,
-            "test_window": {"start_row": b.test_start, "end_row": b.end, "start": tags["test_start"],
-                            "end": tags["test_end"]},
+            "test_window": {"start_row": tags["test_start_row"], "end_row": tags["test_end_row"],
+                            "start": tags["test_start"], "end": tags["test_end"]},
         })
         config = {**tc.as_dict(), "barriers": label_config, "data": {"source": loaded.source,
                                                                      "sha256": loaded.sha256}}
         info = log_pyfunc(bundle, bars=dataset.bars, reference=reference, config=config, metadata=meta)
-        version = register(info.model_uri, name)
-        set_version_tags(name, version.version, tags)
-        from factory.packaging.registry import client
-
-        client().update_model_version(name, version.version, description=description_table(
+        version = str(register(info.model_uri, name).version)
+        set_version_tags(name, version, tags)
+        client().update_model_version(name, version, description=description_table(
             tags, title=f"{tc.model_key} on {tc.pipeline.contract} (run {run_id})"))
-    return TrainResult(run_id=run_id, name=name, version=str(version.version),
-                       model_uri=f"models:/{name}/{version.version}", metrics=metrics)
+    return TrainResult(run_id=run_id, name=name, version=version, model_uri=f"models:/{name}/{version}",
+                       metrics=metrics)

@@ -107,16 +107,20 @@ class ModelBundle:
 
     def predict(self, bars: pd.DataFrame, last_only: bool = False) -> pd.DataFrame:
         """Outputs for every bar from :attr:`warmup_bars` on (or the last bar only) of already-valid bars."""
+        return self.predict_with_inputs(bars, last_only)[0]
+
+    def predict_with_inputs(self, bars: pd.DataFrame, last_only: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """:meth:`predict`'s outputs and the model inputs of the predicted rows (what an inference log keeps)."""
         from factory.models.errors import ModelInputError
 
         n = len(bars)
         if n < self.min_bars:
             raise ModelInputError(f"{n} bars but the model needs at least {self.min_bars}")
         bars = bars.reset_index(drop=True)
-        inputs = self.model_inputs(bars)
         rows = np.array([n - 1]) if last_only else np.arange(self.warmup_bars, n)
-        return self.predict_inputs(inputs.iloc[rows], bars["close"].to_numpy()[rows],
-                                   bars["timestamp"].iloc[rows])
+        inputs = self.model_inputs(bars).iloc[rows]
+        out = self.predict_inputs(inputs, bars["close"].to_numpy()[rows], bars["timestamp"].iloc[rows])
+        return out, inputs.reset_index(drop=True)
 
     # ------------------------------------------------------------------ persistence
     def info(self) -> dict[str, Any]:

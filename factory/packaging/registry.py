@@ -24,14 +24,16 @@ SUMMARY_ROWS = (
     ("net_pnl_usd", "Net P&L (USD / contract)", "{:,.2f}"),
     ("n_trades", "Trades", "{:,.0f}"),
     ("psr", "Probabilistic Sharpe (vs 0)", "{:.3f}"),
-    ("pbo", "PBO", "{:.3f}"),
-    ("dsr", "Deflated Sharpe", "{:.3f}"),
+    ("pbo", "PBO (probability of backtest overfitting)", "{:.3f}"),
+    ("dsr", "Deflated Sharpe ratio", "{:.3f}"),
     ("log_loss", "Log loss", "{:.4f}"),
     ("accuracy", "Accuracy", "{:.3f}"),
     ("f1_macro", "F1 (macro)", "{:.3f}"),
     ("brier", "Brier score", "{:.4f}"),
 )
 PARTS = ("val", "test")
+# Rows shown even without a value ("n/a"): the summary every version description promises.
+ALWAYS_SHOWN = ("net_sharpe", "win_rate", "max_drawdown_usd", "pbo", "dsr")
 
 
 class RegistryError(FactoryError):
@@ -74,7 +76,7 @@ def description_table(tags: dict[str, Any], title: str = "") -> str:
     lines = [f"**{title}**", ""] if title else []
     lines += ["| Metric | Validation | Test |", "|---|---:|---:|"]
     for suffix, label, fmt in SUMMARY_ROWS:
-        if not any(f"{p}_{suffix}" in tags for p in PARTS):
+        if suffix not in ALWAYS_SHOWN and not any(f"{p}_{suffix}" in tags for p in PARTS):
             continue
         cells = [format_value(tags.get(f"{p}_{suffix}"), fmt) for p in PARTS]
         lines.append(f"| {label} | {cells[0]} | {cells[1]} |")
@@ -135,9 +137,9 @@ def resolve_model_uri(name_or_uri: str, mlflow_client=None) -> ResolvedModel:
     """Pin a model reference to ``models:/<name>/<version>``.
 
     Accepted: ``models:/<name>@<alias>``, ``models:/<name>/<version>``, ``models:/<name>/<stage>`` (e.g.
-    ``Production``; the newest version in that stage), ``models:/<name>/latest``, ``models:/<name>`` and a bare
-    registered name (both: the ``champion`` if set, else the newest version). Any other URI (``runs:/...``, a
-    path) is returned unchanged.
+    ``Production``; the newest version in that stage), ``models:/<name>/latest`` (the newest version),
+    ``models:/<name>`` and a bare registered name (both: the ``champion`` if set, else the newest version).
+    Any other URI (``runs:/...``, a path) is returned unchanged.
     """
     text = str(name_or_uri).strip()
     if not text.startswith("models:/"):
@@ -157,7 +159,9 @@ def resolve_model_uri(name_or_uri: str, mlflow_client=None) -> ResolvedModel:
             raise RegistryError(f"registered model '{name}' has no version with alias '{alias}'")
     elif ref and ref.isdigit():
         mv = get_version(name, ref, c)
-    elif ref and ref.lower() != "latest":
+    elif ref and ref.lower() == "latest":
+        mv = _newest(c, name)
+    elif ref:
         mv = _latest_in_stage(c, name, ref)
     else:
         mv = alias_holder(name, "champion", c) or _newest(c, name)

@@ -8,9 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import MODEL_KEYS
-
-pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+from packaging_setup import MODEL_KEYS
 
 from factory.packaging import OUTPUT_COLUMNS, ModelBundle, compute_model_inputs
 
@@ -38,7 +36,8 @@ def test_native_reloaded_and_pyfunc_agree(key, fitted, saved, small_bars, tmp_pa
     _, pyfunc = saved(key)
     window = small_bars.iloc[-(bundle.min_bars + 300):].reset_index(drop=True)
     native = bundle.predict(window)
-    reloaded = ModelBundle.load(tmp_path / "b") if bundle.save(tmp_path / "b") else None
+    bundle.save(tmp_path / "native")
+    reloaded = ModelBundle.load(tmp_path / "native")
     pd.testing.assert_frame_equal(reloaded.predict(window), native, check_exact=True)
     pd.testing.assert_frame_equal(pyfunc.predict(_iso(window)), native, check_exact=True)
     assert len(native) == len(window) - bundle.warmup_bars
