@@ -70,7 +70,7 @@ class Dataset:
                 out[f"label_{name}_frac_{part}"] = float(np.mean(lab == value)) if len(lab) else float("nan")
         for key in ("k_up", "k_down", "horizon"):
             out[f"barrier_{key}"] = float(self.barriers[key])
-        probs = self.regimes[[c for c in self.regimes.columns if c.startswith("hmm_p")]].to_numpy()
+        probs = self.regimes.filter(like="hmm_p").to_numpy()
         valid = np.isfinite(probs).all(axis=1)
         if valid.any():
             occ = np.bincount(probs[valid].argmax(axis=1), minlength=probs.shape[1]) / valid.sum()
@@ -91,16 +91,13 @@ def build_dataset(bars: pd.DataFrame, config: PipelineConfig, *, progress: bool 
     from factory.data.validation import validate_bars
     from factory.features.pipeline import FeaturePipeline
     from factory.labels import label_uniqueness_weights, triple_barrier_labels, tune_barriers
+    from factory.packaging.model_inputs import HMM_PREFIX, compute_model_inputs
     from factory.regimes import RegimeHMM, hmm_inputs, trend_regime, volatility_regime
     from factory.validation import chronological_split
     from factory.validation.splits import check_embargo
 
     fp = FeaturePipeline(config.features)
-    warmup = fp.warmup_bars() if hasattr(fp, "warmup_bars") else None
-    if warmup is None:
-        from factory.features import warmup_bars
-
-        warmup = warmup_bars(config.features)
+    warmup = fp.warmup_bars()
     # The embargo must cover the feature warm-up: checked before any work is done.
     check_embargo(config.split.embargo_bars, warmup, 0)
 
@@ -122,18 +119,16 @@ def build_dataset(bars: pd.DataFrame, config: PipelineConfig, *, progress: bool 
 
     with _progress(progress, 5) as bar:
         bar.set_description("features")
-        features = fp.fit(bars, train_end=train_end).transform(bars)
+        fp.fit(bars, train_end=train_end)
         bar.update()
 
         bar.set_description("regimes (HMM, forward filter)")
-        hmm_x = hmm_inputs(bars, config.regimes.input_vol_window)
-        hmm = RegimeHMM(config.regimes).fit(hmm_x, train_end=train_end)
-        probs = hmm.filter_proba(hmm_x)
-        regimes = pd.DataFrame(probs, columns=[f"hmm_p{k}" for k in range(probs.shape[1])])
+        hmm = RegimeHMM(config.regimes).fit(hmm_inputs(bars, config.regimes.input_vol_window), train_end=train_end)
+        # The same function the served pyfunc calls: training and serving inputs cannot drift apart.
+        features = compute_model_inputs(bars, fp, hmm)
+        regimes = features.filter(like=HMM_PREFIX).astype(np.float64).reset_index(drop=True)
         regimes["vol_regime"] = volatility_regime(bars, config.regimes.vol_window, train_end)
         regimes["trend_regime"] = trend_regime(bars, config.regimes.trend_window)
-        features = pd.concat([features, regimes[[c for c in regimes.columns if c.startswith("hmm_p")]]
-                              .astype(features.dtypes.iloc[0])], axis=1)
         bar.update()
 
         bar.set_description("barrier tuning (train only)")
