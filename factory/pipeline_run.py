@@ -89,7 +89,9 @@ def run_pipeline(data: str | None = None, contract: str | None = None, config_fi
                          "factory.data_sha256": loaded.sha256})
         params = {k: (json.dumps(v) if isinstance(v, (list, tuple)) else v) for k, v in config.flat().items()}
         params.update({"data.source": loaded.source, "data.sha256": loaded.sha256})
-        mlflow.log_params(params)
+        # `mlflow run` has already logged the entry point's own parameters; MLflow refuses to change a param.
+        logged = mlflow.get_run(run.info.run_id).data.params
+        mlflow.log_params({k: v for k, v in params.items() if k not in logged})
         mlflow.log_metrics(dataset.summary())
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)

@@ -68,7 +68,8 @@ def test_mlflow_run_pipeline_entry_point(tmp_path, small_inputs):
     data, cfg = small_inputs
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
     res = subprocess.run(
-        ["mlflow", "run", str(ROOT), "-e", "pipeline", "-P", f"data={data}", "-P", f"config={cfg}",
+        # lower-case contract: the entry point must not clash with the parameter mlflow run logged itself
+        ["mlflow", "run", str(ROOT), "-e", "pipeline", "-P", f"data={data}", "-P", f"config={cfg}", "-P", "contract=mes",
          "--env-manager", "local", "--experiment-name", "pipeline-test"],
         capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300,
     )
