@@ -15,7 +15,7 @@ install-dev:
 	$(PIP) install -q -e ".[dev]"
 
 run: install
-	mlflow run . -e pipeline --env-manager local
+	mlflow run . -e train -P model=lightgbm --env-manager local
 
 test: install-dev
 	$(PYTHON) -m pytest -m "not slow"
