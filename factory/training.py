@@ -216,6 +216,31 @@ def _plots(bundle, evals: dict[str, Evaluation], folder: Path) -> None:
         plots.feature_importance_plot(importance(), folder / "feature_importance.png")
 
 
+def _importance(bundle, dataset, folder: Path, max_rows: int = 2000) -> None:
+    """Gain importance and mean |SHAP| on test rows (native TreeSHAP), as CSV tables and a plot.
+
+    SHAP is computed on at most ``max_rows`` test rows spread evenly over the test split (TreeSHAP costs grow
+    with rows x trees x leaves); the mean absolute contribution is summed over the three classes.
+    """
+    from factory.evaluation import plots
+
+    model = bundle.model
+    out = folder / "importance"
+    if callable(getattr(model, "feature_importance", None)):
+        out.mkdir(exist_ok=True)
+        model.feature_importance().rename("gain").to_csv(out / "gain.csv", index_label="feature")
+    if callable(getattr(model, "shap_values", None)):
+        rows = dataset.rows("test")
+        rows = rows[np.linspace(0, len(rows) - 1, min(max_rows, len(rows))).astype(int)]
+        X = dataset.features.iloc[rows]
+        contrib = model.shap_values(X)[:, :, :-1]  # (n, 3, F) without the bias column
+        mean_abs = pd.Series(np.abs(contrib).mean(axis=0).sum(axis=0), index=X.columns, name="mean |SHAP|")
+        out.mkdir(exist_ok=True)
+        mean_abs.sort_values(ascending=False).to_csv(out / "shap_mean_abs.csv", index_label="feature")
+        plots.feature_importance_plot(mean_abs, folder / "plots" / "shap_importance.png",
+                                      title=f"Mean |SHAP| on {len(rows):,} test rows (summed over classes)")
+
+
 def version_tags(dataset, loaded, evals: dict[str, Evaluation], run_id: str, key: str) -> dict[str, Any]:
     """What promotion reads: evaluation numbers plus the identity of the data and test window they hold for."""
     from factory.packaging.metadata import git_commit
@@ -292,6 +317,7 @@ def _log_and_register(tc: TrainConfig, name: str, loaded, dataset, bundle, evals
             folder = Path(tmp)
             (folder / "plots").mkdir()
             _plots(bundle, evals, folder / "plots")
+            _importance(bundle, dataset, folder)
             (folder / "backtest").mkdir()
             for p, ev in evals.items():
                 ev.backtest.trades.to_csv(folder / "backtest" / f"trades_{p}.csv", index=False)

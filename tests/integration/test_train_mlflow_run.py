@@ -79,8 +79,19 @@ def test_run_has_params_metrics_plots_and_model(trained, tracking):
     assert run.data.params["model.key"] == "lightgbm"
     assert run.data.params["features.windows"] == "[10, 20, 60]"  # the config file's pipeline section applied
     plots = {a.path for a in tracking.list_artifacts(run_id, "plots")}
-    for name in ("confusion_matrix_test.png", "calibration_test.png", "equity_curve.png", "feature_importance.png"):
+    for name in ("confusion_matrix_test.png", "calibration_test.png", "equity_curve.png", "feature_importance.png",
+                 "shap_importance.png"):
         assert f"plots/{name}" in plots, name
+    import mlflow
+    import pandas as pd
+
+    shap = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="importance/shap_mean_abs.csv",
+                                                           tracking_uri=tracking.tracking_uri))
+    gain = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="importance/gain.csv",
+                                                           tracking_uri=tracking.tracking_uri))
+    assert set(shap["feature"]) == set(gain["feature"]) and len(shap) > 100
+    assert (shap["mean |SHAP|"] >= 0).all() and shap["mean |SHAP|"].iloc[0] > 0
+    assert shap["mean |SHAP|"].is_monotonic_decreasing
 
 
 def test_registered_version_loads_and_predicts(trained, tracking, workdir):
