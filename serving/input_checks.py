@@ -8,10 +8,11 @@ names the check, the column and the first offending row, e.g.::
 
     invalid bars: [nan] column 'close': 3 missing values (first offending row: 17)
 
-Checks, in order: ``type``, ``columns``, ``rows`` (more than ``FACTORY_MAX_ROWS``), ``min_bars``, ``timestamp``
-(missing or unparseable), ``sorted``, ``unique``, ``numeric``, ``nan``, ``finite``, ``price`` (not positive),
-``high_low``, ``ohlc_range``, ``volume`` (negative). Names match :mod:`factory.data.validation` where both
-exist, so a trader sees the same words at training and at serving time.
+Checks, in order: ``type``, ``columns``, ``rows`` (more than ``FACTORY_MAX_ROWS``), ``empty``, ``min_bars``,
+``timestamp`` (missing or unparseable), ``sorted``, ``unique``, ``numeric``, ``nan``, ``finite``, ``magnitude``
+(a price or volume of 1e15 or more: no market quotes that, and such values overflow the features' sums and
+products), ``price`` (not positive), ``high_low``, ``ohlc_range``, ``volume`` (negative). Names match
+:mod:`factory.data.validation` where both exist, so a trader sees the same words at training and at serving time.
 
 Accepted timestamp values (one kind per column):
 
@@ -38,6 +39,8 @@ BAR_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
 PRICE_COLUMNS = ("open", "high", "low", "close")
 MAX_ROWS_ENV = "FACTORY_MAX_ROWS"
 DEFAULT_MAX_ROWS = 100_000
+# Largest price or volume accepted (exclusive); products and rolling sums of such values stay far from overflow.
+MAX_VALUE = 1e15
 # Upper bounds (exclusive) of |epoch| for seconds, milliseconds and microseconds; anything larger is nanoseconds.
 _EPOCH_UNITS = ((1e11, "s"), (1e14, "ms"), (1e17, "us"))
 
@@ -82,18 +85,18 @@ def check_bars_input(data, min_bars: int, max_rows_allowed: int | None = None) -
     if n > limit:
         raise input_error("rows", f"{n} bars exceed the limit of {limit} per request ({MAX_ROWS_ENV}); "
                                   "send only the recent history the model needs")
+    if n == 0:
+        raise input_error("empty", "no bars: the request has no rows")
     if n < min_bars:
         raise input_error("min_bars", f"{n} bars but the model needs at least {min_bars} (feature and regime "
                                       "warm-up); send more history, oldest first")
-    frame = data.reset_index(drop=True)
-    ts = parse_timestamps(frame["timestamp"])
+    # Every step below reads columns by position, so the caller's index is never copied or consulted.
+    ts = parse_timestamps(data["timestamp"])
     _check_order(ts)
-    values = {c: _numeric(frame[c], c) for c in BAR_COLUMNS[1:]}
+    values = {c: _numeric(data[c], c) for c in BAR_COLUMNS[1:]}
     _check_values(values)
-    out = pd.DataFrame({"timestamp": pd.DatetimeIndex(ts.view("datetime64[ns]")).tz_localize("UTC")})
-    for c in BAR_COLUMNS[1:]:
-        out[c] = values[c]
-    return out
+    # One constructor call: inserting columns one by one costs more than the checks themselves.
+    return pd.DataFrame({"timestamp": pd.DatetimeIndex(ts.view("datetime64[ns]")).tz_localize("UTC"), **values})
 
 
 # ----------------------------------------------------------------------------------------------------- timestamps
@@ -113,7 +116,10 @@ def parse_timestamps(col: pd.Series) -> np.ndarray:
         raise input_error("timestamp", "booleans are not timestamps", column="timestamp", row=0)
     if pd.api.types.is_numeric_dtype(dtype):
         return _epochs(col.to_numpy())
-    kinds = col.map(_kind).to_numpy()
+    # A column of one kind is recognised in C; the per-value scan only runs to explain a mixed column.
+    fast = {"string": "text", "datetime": "datetime", "datetime64": "datetime", "integer": "integer"}
+    inferred = fast.get(pd.api.types.infer_dtype(col, skipna=False))
+    kinds = np.array([inferred]) if inferred else col.map(_kind).to_numpy()
     first_kind = kinds[0]
     other = kinds != first_kind
     if other.any():
@@ -146,8 +152,10 @@ def _kind(value) -> str:
 
 
 def _iso_strings(col: pd.Series) -> np.ndarray:
-    text = col.astype(str).str.strip()
-    parsed = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
+    parsed = pd.to_datetime(col, format="ISO8601", utc=True, errors="coerce")
+    if parsed.isna().any():
+        # Surrounding blanks are the only thing tolerated beyond ISO 8601; strip only when needed (it is slow).
+        parsed = pd.to_datetime(col.astype(str).str.strip(), format="ISO8601", utc=True, errors="coerce")
     bad = parsed.isna().to_numpy()
     if bad.any():
         row = int(np.argmax(bad))
@@ -227,6 +235,8 @@ def _check_values(values: dict[str, np.ndarray]) -> None:
     for c, v in values.items():
         _first("nan", np.isnan(v), c, "{n} missing value{s} (NaN)")
         _first("finite", np.isinf(v), c, "{n} infinite value{s}")
+        _first("magnitude", np.abs(v) >= MAX_VALUE, c, "{n} value{s} of 1e15 or more (prices and volumes must be "
+                                                       "below 1e15)")
     for c in PRICE_COLUMNS:
         _first("price", values[c] <= 0, c, "{n} price{s} not positive")
     _first("high_low", values["high"] < values["low"], "high", "{n} bar{s} with high < low")

@@ -1,0 +1,291 @@
+"""The inference log: one Parquet file per served prediction, written atomically, and a reader for it.
+
+With ``FACTORY_INFERENCE_LOG=DIR`` set for the serving process, every prediction adds one file
+``DIR/<model>/<received>-<request id>.parquet`` where ``<model>`` is the registered model name (the run id for a
+model that was never registered), ``<received>`` the UTC time the request reached the model as
+``%Y%m%dT%H%M%S%fZ`` and ``<request id>`` a random UUID in hex. Columns, in order:
+
+=======================  =======================================================================
+column                   content
+=======================  =======================================================================
+``request_id``           string, the UUID of the file name
+``received_at``          timestamp[us, UTC]
+``timestamp``            timestamp[ns, UTC] of the predicted bar
+model inputs             the model metadata's ``feature_names`` in order (float32 or float64)
+``pred_<output>``        the served outputs: ``pred_prob_down`` ... ``pred_ret_q95`` (``pred_signal``: int64)
+=======================  =======================================================================
+
+One row per predicted bar (one with ``last_only``). The file's key-value metadata carries the model identity
+(``factory.model_name``, ``factory.model_version``, ``factory.run_id``, ``factory.model_uuid``).
+
+Files are written under a dot-prefixed temporary name in the same folder and renamed with ``os.replace``:
+a reader never sees a torn file, and a crash leaves at most a ``.tmp-*`` file that :func:`read_inference_log`
+ignores. Writing happens on one background thread so a request does not wait for Parquet encoding (about
+1.5 ms for a ~170-column row); the queue is bounded and a full queue makes the request write its own file,
+so no prediction is dropped. A normal shutdown flushes the queue; a hard kill loses only what is still
+queued. A write that fails is logged as a warning and never fails the prediction.
+"""
+
+from __future__ import annotations
+
+import atexit
+import datetime as _dt
+import logging
+import os
+import queue
+import re
+import threading
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ENV = "FACTORY_INFERENCE_LOG"
+FSYNC_ENV = "FACTORY_INFERENCE_LOG_FSYNC"
+TIME_FORMAT = "%Y%m%dT%H%M%S%fZ"
+TMP_PREFIX = ".tmp-"
+PRED_PREFIX = "pred_"
+LEAD_COLUMNS = ("request_id", "received_at", "timestamp")
+OUTPUT_NAMES = ("prob_down", "prob_flat", "prob_up", "signal", "expected_return", "ret_q05", "ret_q50", "ret_q95")
+QUEUE_SIZE = 1024
+_FILE_NAME = re.compile(r"^\d{8}T\d{12}Z-[0-9a-f]{32}\.parquet$")
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+
+logger = logging.getLogger(__name__)
+
+
+class InferenceLogError(Exception):
+    """The inference log folder is unusable (reported when the model loads, not per request)."""
+
+
+# ----------------------------------------------------------------------------------------------------- format
+def file_name(received_us: int, request_id: str) -> str:
+    """``<UTC receive time>-<request id>.parquet``; names sort in receive order."""
+    stamp = (_EPOCH + _dt.timedelta(microseconds=int(received_us))).strftime(TIME_FORMAT)
+    return f"{stamp}-{request_id}.parquet"
+
+
+def received_time(path: str | Path) -> _dt.datetime:
+    """The receive time encoded in a log file's name (UTC)."""
+    return _dt.datetime.strptime(Path(path).name.split("-", 1)[0], TIME_FORMAT).replace(tzinfo=_dt.timezone.utc)
+
+
+def log_columns(feature_names: list[str]) -> list[str]:
+    """Every column of a log file, in order."""
+    return [*LEAD_COLUMNS, *feature_names, *(PRED_PREFIX + n for n in OUTPUT_NAMES)]
+
+
+def folder_name(name: str) -> str:
+    """A registered name (or run id) made safe as one path component."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", str(name)).strip(".")
+    return safe or "model"
+
+
+@dataclass
+class _Record:
+    """One prediction, as plain arrays, waiting to be written."""
+
+    request_id: str
+    received_us: int
+    timestamps_ns: np.ndarray  # (n,) int64, UTC
+    inputs: np.ndarray  # (n, n_features)
+    outputs: dict[str, np.ndarray]  # OUTPUT_NAMES -> (n,)
+
+
+def _table(record: _Record, feature_names: list[str], metadata: dict[bytes, bytes]):
+    import pyarrow as pa
+
+    n = len(record.timestamps_ns)
+    # Columns of a (features, rows) copy are contiguous, so each becomes an Arrow array without another copy.
+    by_feature = np.ascontiguousarray(record.inputs.T)
+    arrays = [
+        pa.array([record.request_id] * n, type=pa.string()),
+        pa.array(np.full(n, record.received_us, dtype=np.int64), type=pa.timestamp("us", tz="UTC")),
+        pa.array(np.asarray(record.timestamps_ns, dtype=np.int64), type=pa.timestamp("ns", tz="UTC")),
+    ]
+    arrays += [pa.array(by_feature[j]) for j in range(len(feature_names))]
+    arrays += [pa.array(record.outputs[k]) for k in OUTPUT_NAMES]
+    schema = pa.schema([pa.field(c, a.type) for c, a in zip(log_columns(feature_names), arrays)], metadata=metadata)
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def write_atomically(table, folder: Path, name: str, fsync: bool = False) -> Path:
+    """Write ``table`` to ``folder/name`` through a temporary file and ``os.replace``; returns the final path."""
+    import pyarrow.parquet as pq
+
+    final = folder / name
+    tmp = folder / f"{TMP_PREFIX}{name}"
+    try:
+        with open(tmp, "wb") as fh:
+            # No dictionary pages or statistics: rows are few per file and the writer sits next to a live server.
+            pq.write_table(table, fh, use_dictionary=False, write_statistics=False, compression="none")
+            if fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise
+    return final
+
+
+# ----------------------------------------------------------------------------------------------------- writer
+class InferenceLog:
+    """Appends one file per prediction under ``folder`` (see the module docstring); thread-safe."""
+
+    def __init__(self, folder: str | Path, feature_names: list[str], *, metadata: dict[str, Any] | None = None,
+                 background: bool = True, fsync: bool = False) -> None:
+        self.folder = Path(folder)
+        self.feature_names = list(feature_names)
+        self.fsync = bool(fsync)
+        self._metadata = {f"factory.{k}".encode(): str(v).encode() for k, v in (metadata or {}).items()
+                          if v is not None}
+        self._metadata[b"factory.inference_log_format"] = b"1"
+        _check_writable(self.folder)
+        self._queue: queue.Queue[_Record | None] | None = None
+        self._thread: threading.Thread | None = None
+        if background:
+            self._queue = queue.Queue(maxsize=QUEUE_SIZE)
+            self._thread = threading.Thread(target=self._drain, name="factory-inference-log", daemon=True)
+            self._thread.start()
+            atexit.register(self.close)
+
+    def append(self, received_us: int, request_id: str, timestamps_ns: np.ndarray, inputs: np.ndarray,
+               outputs: dict[str, np.ndarray]) -> None:
+        """Log one prediction; never raises (a failure is a logged warning)."""
+        try:
+            record = _Record(request_id, int(received_us), timestamps_ns, inputs, outputs)
+            if self._queue is not None:
+                try:
+                    self._queue.put_nowait(record)
+                    return
+                except queue.Full:
+                    pass  # the writer is behind: this request writes its own file rather than drop it
+            self._write(record)
+        except Exception as exc:  # noqa: BLE001 - the log must never fail a prediction
+            logger.warning("inference log: could not log request %s: %s", request_id, exc)
+
+    def _write(self, record: _Record) -> Path | None:
+        try:
+            table = _table(record, self.feature_names, self._metadata)
+            return write_atomically(table, self.folder, file_name(record.received_us, record.request_id),
+                                    self.fsync)
+        except Exception as exc:  # noqa: BLE001
+            logger.warning("inference log: could not write the file of request %s in %s: %s", record.request_id,
+                           self.folder, exc)
+            return None
+
+    def _drain(self) -> None:
+        assert self._queue is not None
+        while True:
+            record = self._queue.get()
+            try:
+                if record is None:
+                    return
+                self._write(record)
+            finally:
+                self._queue.task_done()
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait (at most ``timeout`` seconds) until every queued prediction is on disk; True when done."""
+        if self._queue is None:
+            return True
+        done = threading.Event()
+
+        def wait() -> None:
+            self._queue.join()
+            done.set()
+
+        threading.Thread(target=wait, daemon=True).start()
+        return done.wait(timeout)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Write what is queued and stop the background thread."""
+        if self._queue is None or self._thread is None or not self._thread.is_alive():
+            return
+        self.flush(timeout)
+        try:
+            self._queue.put(None, timeout=timeout)
+        except queue.Full:
+            return
+        self._thread.join(timeout)
+
+
+def _check_writable(folder: Path) -> None:
+    """Create ``folder`` and prove a file can be written, renamed and removed there."""
+    probe = folder / f"{TMP_PREFIX}probe-{uuid.uuid4().hex}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise InferenceLogError(f"{ENV}: cannot write inference log files in '{folder}' ({exc.strerror or exc}); "
+                                f"point {ENV} at a writable folder or unset it") from None
+
+
+def open_from_env(name: str, feature_names: list[str], metadata: dict[str, Any] | None = None,
+                  environ=os.environ) -> InferenceLog | None:
+    """The log of model ``name`` under ``$FACTORY_INFERENCE_LOG``, or ``None`` when the variable is unset/empty.
+
+    Raises :class:`InferenceLogError` when the folder cannot be used, so a misconfigured server fails at start
+    instead of serving without the log it was asked to keep.
+    """
+    root = environ.get(ENV, "").strip()
+    if not root:
+        return None
+    base = Path(root).expanduser()
+    if base.exists() and not base.is_dir():
+        raise InferenceLogError(f"{ENV}={root} is a file, not a folder")
+    fsync = environ.get(FSYNC_ENV, "").strip().lower() in ("1", "true", "yes")
+    return InferenceLog(base / folder_name(name), feature_names, metadata=metadata, fsync=fsync)
+
+
+# ----------------------------------------------------------------------------------------------------- reader
+def _stamp(name: str) -> str:
+    return name.split("-", 1)[0]
+
+
+def _keep(names: list[str], bound, newer: bool) -> list[str]:
+    """Names strictly after (``newer``) or before ``bound``: a datetime (naive = UTC) or a file name / path."""
+    if bound is None:
+        return names
+    if isinstance(bound, _dt.datetime):
+        when = bound if bound.tzinfo else bound.replace(tzinfo=_dt.timezone.utc)
+        # Fixed-width stamps compare as text in time order.
+        ref = when.astimezone(_dt.timezone.utc).strftime(TIME_FORMAT)
+        return [n for n in names if (_stamp(n) > ref if newer else _stamp(n) < ref)]
+    ref = Path(bound).name
+    return [n for n in names if (n > ref if newer else n < ref)]
+
+
+def read_inference_log(folder: str | Path, after=None, before=None) -> list[Path]:
+    """Complete log files of one model folder (``DIR/<model>``), oldest first.
+
+    ``after`` / ``before``: a datetime (receive time, naive = UTC) or a file name or path; only files strictly
+    after / before it are listed. Temporary (``.tmp-*``) and foreign files are ignored. A file appears once its
+    prediction is written, so a slow request can land after a quicker one received later: a consumer that
+    resumes from ``after`` should also pass ``before`` a few seconds in the past and let the newest files settle.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        return []
+    names = sorted(e.name for e in os.scandir(root) if _FILE_NAME.match(e.name) and e.is_file())
+    names = _keep(_keep(names, after, newer=True), before, newer=False)
+    return [root / n for n in names]
+
+
+def load_inference_rows(files: list[str | Path]):
+    """The rows of ``files`` (e.g. from :func:`read_inference_log`) as one DataFrame, in file order."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if not files:
+        return pd.DataFrame()
+    tables = [pq.read_table(f) for f in files]
+    return pa.concat_tables(tables, promote_options="default").to_pandas()
