@@ -94,33 +94,65 @@ class _Record:
     outputs: dict[str, np.ndarray]  # OUTPUT_NAMES -> (n,)
 
 
-def _table(record: _Record, feature_names: list[str], metadata: dict[bytes, bytes]):
+class _TableBuilder:
+    """Record -> Arrow table, with the schema built once per input dtype (the columns never change)."""
+
+    def __init__(self, feature_names: list[str], metadata: dict[bytes, bytes]) -> None:
+        self.feature_names = list(feature_names)
+        self.columns = log_columns(self.feature_names)
+        self.metadata = metadata
+        self._schemas: dict[tuple, object] = {}
+
+    def _schema(self, arrays: list):
+        import pyarrow as pa
+
+        key = tuple(a.type for a in arrays)
+        schema = self._schemas.get(key)
+        if schema is None:
+            schema = pa.schema([pa.field(c, t) for c, t in zip(self.columns, key)], metadata=self.metadata)
+            self._schemas[key] = schema
+        return schema
+
+    def __call__(self, record: _Record):
+        import pyarrow as pa
+
+        n = len(record.timestamps_ns)
+        if record.inputs.shape != (n, len(self.feature_names)):
+            raise ValueError(f"inputs of shape {record.inputs.shape}, expected ({n}, {len(self.feature_names)})")
+        # One Arrow array of the (features, rows) copy, sliced per feature: slices share its buffer.
+        flat = pa.array(np.ascontiguousarray(record.inputs.T).ravel())
+        arrays = [
+            pa.array([record.request_id] * n, type=pa.string()),
+            pa.array(np.full(n, record.received_us, dtype=np.int64), type=pa.timestamp("us", tz="UTC")),
+            pa.array(np.asarray(record.timestamps_ns, dtype=np.int64), type=pa.timestamp("ns", tz="UTC")),
+            *(flat.slice(j * n, n) for j in range(len(self.feature_names))),
+            *(pa.array(record.outputs[k]) for k in OUTPUT_NAMES),
+        ]
+        return pa.Table.from_arrays(arrays, schema=self._schema(arrays))
+
+
+def encode(table):
+    """The Parquet bytes of ``table`` (a ``pyarrow.Buffer``, which file writes accept as is).
+
+    Encoded in memory, not through a Python file object: the C++ writer would call back into Python (and take
+    the GIL) for every column chunk, stalling the request threads of a live server.
+    """
     import pyarrow as pa
-
-    n = len(record.timestamps_ns)
-    # Columns of a (features, rows) copy are contiguous, so each becomes an Arrow array without another copy.
-    by_feature = np.ascontiguousarray(record.inputs.T)
-    arrays = [
-        pa.array([record.request_id] * n, type=pa.string()),
-        pa.array(np.full(n, record.received_us, dtype=np.int64), type=pa.timestamp("us", tz="UTC")),
-        pa.array(np.asarray(record.timestamps_ns, dtype=np.int64), type=pa.timestamp("ns", tz="UTC")),
-    ]
-    arrays += [pa.array(by_feature[j]) for j in range(len(feature_names))]
-    arrays += [pa.array(record.outputs[k]) for k in OUTPUT_NAMES]
-    schema = pa.schema([pa.field(c, a.type) for c, a in zip(log_columns(feature_names), arrays)], metadata=metadata)
-    return pa.Table.from_arrays(arrays, schema=schema)
-
-
-def write_atomically(table, folder: Path, name: str, fsync: bool = False) -> Path:
-    """Write ``table`` to ``folder/name`` through a temporary file and ``os.replace``; returns the final path."""
     import pyarrow.parquet as pq
 
+    sink = pa.BufferOutputStream()
+    # No dictionary pages or statistics: rows are few per file and the writer sits next to a live server.
+    pq.write_table(table, sink, use_dictionary=False, write_statistics=False, compression="none")
+    return sink.getvalue()
+
+
+def write_atomically(data: bytes, folder: Path, name: str, fsync: bool = False) -> Path:
+    """Write ``data`` to ``folder/name`` through a temporary file and ``os.replace``; returns the final path."""
     final = folder / name
     tmp = folder / f"{TMP_PREFIX}{name}"
     try:
-        with open(tmp, "wb") as fh:
-            # No dictionary pages or statistics: rows are few per file and the writer sits next to a live server.
-            pq.write_table(table, fh, use_dictionary=False, write_statistics=False, compression="none")
+        with open(tmp, "xb") as fh:
+            fh.write(data)
             if fsync:
                 fh.flush()
                 os.fsync(fh.fileno())
@@ -143,9 +175,9 @@ class InferenceLog:
         self.folder = Path(folder)
         self.feature_names = list(feature_names)
         self.fsync = bool(fsync)
-        self._metadata = {f"factory.{k}".encode(): str(v).encode() for k, v in (metadata or {}).items()
-                          if v is not None}
-        self._metadata[b"factory.inference_log_format"] = b"1"
+        meta = {f"factory.{k}".encode(): str(v).encode() for k, v in (metadata or {}).items() if v is not None}
+        meta[b"factory.inference_log_format"] = b"1"
+        self._table = _TableBuilder(self.feature_names, meta)
         _check_writable(self.folder)
         self._queue: queue.Queue[_Record | None] | None = None
         self._thread: threading.Thread | None = None
@@ -172,8 +204,8 @@ class InferenceLog:
 
     def _write(self, record: _Record) -> Path | None:
         try:
-            table = _table(record, self.feature_names, self._metadata)
-            return write_atomically(table, self.folder, file_name(record.received_us, record.request_id),
+            data = encode(self._table(record))
+            return write_atomically(data, self.folder, file_name(record.received_us, record.request_id),
                                     self.fsync)
         except Exception as exc:  # noqa: BLE001
             logger.warning("inference log: could not write the file of request %s in %s: %s", record.request_id,

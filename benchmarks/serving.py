@@ -1,0 +1,225 @@
+"""Serving benchmark: `mlflow models serve` latency and throughput of each model key, against MLflow peers.
+
+Usage:  python benchmarks/serving.py [--keys lightgbm,voting] [--model-uri models:/mes-lightgbm@champion]
+                                     [--requests 2000] [--concurrency 16] [--latency-requests 300] [--no-log]
+
+For each key the model is trained with the small test settings (``tests/packaging/small_train.yaml``, whose
+warm-up fits a 512-bar window) into a temporary tracking store, or taken from ``--model-uri``; then the real
+scoring server is started on 127.0.0.1 (``--env-manager local``, one worker, the inference log on unless
+``--log off``; ``--log both`` measures each key both ways) and measured:
+
+* latency: ``--latency-requests`` sequential one-prediction requests (a 512-bar window, ``last_only``) on one
+  keep-alive connection, p50 and p99;
+* throughput: ``--requests`` requests spread over ``--concurrency`` threads, requests per second, and the count
+  of non-2xx answers (must be 0).
+
+Peers measured in the same run, same protocol: MLflow's bare LightGBM flavor (``mlflow.lightgbm.log_model`` of
+the same trees) answering one row of precomputed features, and a pyfunc that does nothing with the factory's
+signature answering the same 512-bar request (MLflow's own floor: JSON, schema enforcement, HTTP). Targets:
+LightGBM p50 <= 10 ms and p99 <= 25 ms, Voting p50 <= 15 ms. Nothing here is a pass/fail test except the
+non-2xx count (exit code 1 when any request failed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+DEFAULT_KEYS = ("lightgbm", "xgboost", "logistic", "voting", "stacking")
+SMALL_CONFIG = ROOT / "tests" / "packaging" / "small_train.yaml"
+TRIVIAL_MODEL = '''
+import mlflow
+import pandas as pd
+
+
+class Nothing(mlflow.pyfunc.PythonModel):
+    def predict(self, context, model_input, params=None):
+        return pd.DataFrame({"timestamp": [str(model_input["timestamp"].iloc[-1])], "prob_up": [1.0]})
+
+
+mlflow.models.set_model(Nothing())
+'''
+
+
+# ----------------------------------------------------------------------------------------------------- load
+def measure(server, body: bytes, latency_requests: int, total: int, concurrency: int) -> dict[str, float]:
+    """Sequential latency, then throughput under ``concurrency`` threads (every loop is bounded)."""
+    conn = server.connection()
+    lat = []
+    for i in range(latency_requests + 20):
+        t0 = time.perf_counter()
+        status, _ = server.post_raw(body, conn=conn)
+        if i >= 20:  # the first requests warm caches and the connection
+            lat.append(time.perf_counter() - t0)
+        if status != 200:
+            raise RuntimeError(f"latency request answered {status}")
+    conn.close()
+
+    failures = [0] * concurrency
+    share = [total // concurrency + (1 if t < total % concurrency else 0) for t in range(concurrency)]
+
+    def worker(t: int) -> None:
+        c = server.connection()
+        for _ in range(share[t]):
+            try:
+                status, _ = server.post_raw(body, conn=c)
+            except OSError:
+                status = 0
+                c.close()
+                c = server.connection()
+            if not 200 <= status < 300:
+                failures[t] += 1
+        c.close()
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(concurrency)]
+    t0 = time.perf_counter()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    wall = time.perf_counter() - t0
+    ms = np.asarray(lat) * 1e3
+    return {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)),
+            "rps": total / wall, "non_2xx": int(sum(failures)), "requests": total}
+
+
+def serve_and_measure(uri: str, body: bytes, env: dict[str, str], cwd: Path, args) -> dict[str, float]:
+    from serving.local_server import LocalScoringServer
+
+    t0 = time.perf_counter()
+    with LocalScoringServer(uri, env=env, cwd=cwd) as server:
+        started = time.perf_counter() - t0
+        out = measure(server, body, args.latency_requests, args.requests, args.concurrency)
+    out["startup_s"] = started
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------- models
+def train(key: str, data: Path, config: Path) -> str:
+    from factory.training import run_train
+
+    t0 = time.perf_counter()
+    res = run_train(key, data=str(data), config_file=str(config), progress=False, echo=lambda *a, **k: None)
+    print(f"  trained {key} in {time.perf_counter() - t0:.1f} s -> {res.model_uri}", flush=True)
+    return res.model_uri
+
+
+def window_request(bars, n_bars: int) -> bytes:
+    from serving.client import bars_payload
+
+    return json.dumps(bars_payload(bars.iloc[-n_bars:], "dataframe_split", last_only=True)).encode()
+
+
+def bare_lightgbm_peer(model_uri: str, bars, n_bars: int) -> tuple[str, bytes]:
+    """Log the same LightGBM trees with MLflow's own flavor; the request is the last bar's model inputs."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    from serving.input_checks import check_bars_input
+
+    bundle = mlflow.pyfunc.load_model(model_uri).unwrap_python_model().bundle
+    window = check_bars_input(bars.iloc[-n_bars:], bundle.min_bars)
+    row = bundle.model_inputs(window).iloc[[-1]].astype(np.float64).reset_index(drop=True)
+    booster = bundle.model.booster_
+    with mlflow.start_run(run_name="bench-bare-lightgbm"):
+        info = mlflow.lightgbm.log_model(booster, name="model",
+                                         signature=infer_signature(row, booster.predict(row.to_numpy())))
+    body = {"dataframe_split": row.to_dict(orient="split", index=False)}
+    return info.model_uri, json.dumps(body).encode()
+
+
+def trivial_peer(workdir: Path) -> str:
+    """A models-from-code pyfunc that does no work, with the factory's signature."""
+    import mlflow
+
+    from factory.packaging.schema import model_signature
+
+    code = workdir / "nothing_model.py"
+    code.write_text(TRIVIAL_MODEL)
+    with mlflow.start_run(run_name="bench-trivial-pyfunc"):
+        info = mlflow.pyfunc.log_model(name="model", python_model=str(code), signature=model_signature())
+    return info.model_uri
+
+
+# ----------------------------------------------------------------------------------------------------- report
+def report(rows: dict[str, dict[str, float]], peer: str | None) -> None:
+    print(f"\n{'server':<30}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}{'non-2xx':>9}{'p50 / peer':>12}{'rps / peer':>12}")
+    base = rows.get(peer) if peer else None
+    for name, r in rows.items():
+        ratio = (f"{r['p50_ms'] / base['p50_ms']:>12.2f}{r['rps'] / base['rps']:>12.2f}" if base else "")
+        print(f"{name:<30}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['rps']:>9.0f}{r['non_2xx']:>9d}{ratio}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--keys", default=",".join(DEFAULT_KEYS), help="model keys to train and serve")
+    ap.add_argument("--model-uri", default=None, help="serve this registered model instead of training")
+    ap.add_argument("--config", default=str(SMALL_CONFIG), help="train config (its warm-up must fit the window)")
+    ap.add_argument("--bars", type=int, default=12_000, help="synthetic bars to train on")
+    ap.add_argument("--window", type=int, default=512, help="bars per request")
+    ap.add_argument("--latency-requests", type=int, default=300)
+    ap.add_argument("--requests", type=int, default=2000)
+    ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--log", choices=("on", "off", "both"), default="on",
+                    help="serve with FACTORY_INFERENCE_LOG set (on), without it (off), or measure both")
+    ap.add_argument("--no-peers", action="store_true", help="skip the MLflow peers")
+    ap.add_argument("--json", default=None, help="also write all figures to this JSON file")
+    args = ap.parse_args()
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
+        work = Path(tmp)
+        if not args.model_uri:
+            os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{work / 'mlflow.db'}"
+        import mlflow
+
+        mlflow.set_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{work / 'mlflow.db'}")
+        from factory.data.synth import generate_bars
+
+        bars = generate_bars(args.bars, seed=9)
+        data = work / "bars.parquet"
+        bars.to_parquet(data)
+        body = window_request(bars, args.window)
+        env = {"MLFLOW_TRACKING_URI": mlflow.get_tracking_uri()}
+        log_env = {**env, "FACTORY_INFERENCE_LOG": str(work / "inference_log")}
+        modes = {"on": ("on",), "off": ("off",), "both": ("on", "off")}[args.log]
+        uris = {args.model_uri: args.model_uri} if args.model_uri else {
+            k.strip(): None for k in args.keys.split(",") if k.strip()}
+        rows: dict[str, dict[str, float]] = {}
+        for key in uris:
+            uri = uris[key] or train(key, data, Path(args.config))
+            uris[key] = uri
+            for mode in modes:
+                print(f"serving {key} ({uri}), inference log {mode} ...", flush=True)
+                name = f"factory {key}" + (f" (log {mode})" if len(modes) > 1 else "")
+                rows[name] = serve_and_measure(uri, body, log_env if mode == "on" else env, work, args)
+        peer = None
+        lgb_uri = next((u for k, u in uris.items() if "lightgbm" in str(k)), None)
+        if not args.no_peers:
+            print("serving the peers ...", flush=True)
+            rows["mlflow trivial pyfunc"] = serve_and_measure(trivial_peer(work), body, env, work, args)
+            if lgb_uri:
+                peer_uri, peer_body = bare_lightgbm_peer(lgb_uri, bars, args.window)
+                rows["mlflow bare lightgbm"] = serve_and_measure(peer_uri, peer_body, env, work, args)
+                peer = "mlflow bare lightgbm"
+        report(rows, peer)
+        print(f"\ninference log: {args.log}; window {args.window} bars, last_only; "
+              f"{args.requests} requests at concurrency {args.concurrency}")
+        if args.json:
+            Path(args.json).write_text(json.dumps(rows, indent=2))
+    return 1 if any(r["non_2xx"] for r in rows.values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
