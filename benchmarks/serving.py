@@ -9,7 +9,8 @@ scoring server is started on 127.0.0.1 (``--env-manager local``, one worker, the
 ``--log off``; ``--log both`` measures each key both ways) and measured:
 
 * latency: ``--latency-requests`` sequential one-prediction requests (a 512-bar window, ``last_only``) on one
-  keep-alive connection, p50 and p99;
+  keep-alive connection, p50 and p99, and the server's CPU time per request (from ``/proc``: on a shared
+  machine it moves far less than wall time);
 * throughput: ``--requests`` requests spread over ``--concurrency`` threads, requests per second, and the count
   of non-2xx answers (must be 0).
 
@@ -53,11 +54,29 @@ mlflow.models.set_model(Nothing())
 
 
 # ----------------------------------------------------------------------------------------------------- load
+def group_cpu_seconds(pgid: int) -> float | None:
+    """CPU time (user + system) used so far by every process of group ``pgid`` (Linux ``/proc``), else None."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    total, seen = 0, False
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # fields after the command: state, ppid, pgrp, ...
+            total += int(fields[11]) + int(fields[12])
+            seen = True
+    return total / tick if seen else None
+
+
 def measure(server, body: bytes, latency_requests: int, total: int, concurrency: int) -> dict[str, float]:
     """Sequential latency, then throughput under ``concurrency`` threads (every loop is bounded)."""
     conn = server.connection()
     lat = []
+    cpu0 = None
     for i in range(latency_requests + 20):
+        if i == 20:
+            cpu0 = group_cpu_seconds(server.proc.pid)
         t0 = time.perf_counter()
         status, _ = server.post_raw(body, conn=conn)
         if i >= 20:  # the first requests warm caches and the connection
@@ -65,6 +84,9 @@ def measure(server, body: bytes, latency_requests: int, total: int, concurrency:
         if status != 200:
             raise RuntimeError(f"latency request answered {status}")
     conn.close()
+    cpu1 = group_cpu_seconds(server.proc.pid)
+    # Server CPU per request is far less sensitive than wall time to other work on the machine.
+    cpu_ms = (cpu1 - cpu0) * 1e3 / latency_requests if cpu0 is not None and cpu1 is not None else float("nan")
 
     failures = [0] * concurrency
     share = [total // concurrency + (1 if t < total % concurrency else 0) for t in range(concurrency)]
@@ -90,7 +112,7 @@ def measure(server, body: bytes, latency_requests: int, total: int, concurrency:
         th.join()
     wall = time.perf_counter() - t0
     ms = np.asarray(lat) * 1e3
-    return {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)),
+    return {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)), "cpu_ms": cpu_ms,
             "rps": total / wall, "non_2xx": int(sum(failures)), "requests": total}
 
 
@@ -154,11 +176,12 @@ def trivial_peer(workdir: Path) -> str:
 
 # ----------------------------------------------------------------------------------------------------- report
 def report(rows: dict[str, dict[str, float]], peer: str | None) -> None:
-    print(f"\n{'server':<30}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}{'non-2xx':>9}{'p50 / peer':>12}{'rps / peer':>12}")
+    print(f"\n{'server':<30}{'p50 ms':>9}{'p99 ms':>9}{'cpu ms':>9}{'req/s':>9}{'non-2xx':>9}{'p50 / peer':>12}"
+          f"{'rps / peer':>12}")
     base = rows.get(peer) if peer else None
     for name, r in rows.items():
         ratio = (f"{r['p50_ms'] / base['p50_ms']:>12.2f}{r['rps'] / base['rps']:>12.2f}" if base else "")
-        print(f"{name:<30}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['rps']:>9.0f}{r['non_2xx']:>9d}{ratio}")
+        print(f"{name:<30}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['cpu_ms']:>9.2f}{r['rps']:>9.0f}{r['non_2xx']:>9d}{ratio}")
 
 
 def main() -> int:

@@ -104,6 +104,55 @@ def _cmd_models_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_monitor(args: argparse.Namespace) -> int:
+    import logging
+    import os
+    import signal
+    import threading
+
+    # Fail fast on an unreachable tracking server (MLflow's own retries last minutes): the daemon keeps its place
+    # and retries with its own backoff instead.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    from monitoring.config import load_monitor_config
+    from monitoring.daemon import DriftMonitor, MonitorError
+
+    config = load_monitor_config(args.config or None, {
+        "poll_interval_s": args.poll_interval, "settle_s": args.settle,
+        "window": {"rows": args.window_rows, "time": args.window_time},
+        "drift": {"share_threshold": args.threshold, "column_threshold": args.column_threshold},
+        "jsonl": args.jsonl, "state_dir": args.state_dir, "report_dir": args.report_dir, "reports": args.reports,
+        "webhook": {"url": args.webhook},
+    })
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("monitoring").setLevel(logging.WARNING if args.quiet else logging.INFO)
+    monitor = DriftMonitor(config, args.model_uri, args.log_dir)
+    server = None
+    if args.status_port is not None:
+        from monitoring.status_app import StatusServer
+
+        server = StatusServer(monitor.status, monitor.alerts, args.status_port).start()
+        print(f"status: http://127.0.0.1:{server.port}/status", flush=True)
+    stop = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+    try:
+        ok = monitor.run(once=args.once, stop=stop)
+    finally:
+        if server is not None:
+            server.stop()
+    if args.once:
+        for m in monitor.status.snapshot()["models"]:
+            print(f"{m['model_uri']}: version {m['version']}, {m['windows']} window(s), {m['alerts']} new alert(s), "
+                  f"{m['skipped_windows']} skipped, {m['pending_rows']} row(s) waiting for a complete window")
+        if not ok:
+            errors = [m["last_error"] for m in monitor.status.snapshot()["models"] if m["last_error"]]
+            raise MonitorError(errors[-1] if errors else "the cycle did not complete")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="factory", description="Leakage-safe ML factory for futures OHLCV bars.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -165,6 +214,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alias", default="champion", help="champion (stage Production) or challenger (Staging)")
     p.add_argument("--config", default=None, help="YAML with a promotion: section overriding mlproject/promotion.yaml")
     p.set_defaults(func=_cmd_promote)
+    p = sub.add_parser("monitor", help="drift daemon: compare served inputs with the model's reference sample")
+    p.add_argument("--model-uri", action="append", required=True,
+                   help="registry URI to watch, e.g. models:/mes-lightgbm@champion (repeat for several models)")
+    p.add_argument("--log-dir", required=True, help="inference log root (the FACTORY_INFERENCE_LOG of the server)")
+    p.add_argument("--config", default=None, help="YAML overriding mlproject/monitoring.yaml")
+    p.add_argument("--poll-interval", type=float, default=None, help="seconds between cycles")
+    p.add_argument("--settle", type=float, default=None, help="seconds a log file must age before it is read")
+    window = p.add_mutually_exclusive_group()
+    window.add_argument("--window-rows", type=int, default=None, help="window = this many consecutive rows")
+    window.add_argument("--window-time", default=None, help="window = rows received in one interval (1h, 1d)")
+    p.add_argument("--threshold", type=float, default=None, help="alert when the drifted-column share exceeds this")
+    p.add_argument("--column-threshold", type=float, default=None, help="per-column drift score threshold")
+    p.add_argument("--jsonl", default=None, help="alerts file (JSON lines)")
+    p.add_argument("--webhook", default=None, help="URL that receives each alert as a JSON POST")
+    p.add_argument("--state-dir", default=None, help="where the daemon keeps its position")
+    p.add_argument("--report-dir", default=None, help="where Evidently HTML reports are written")
+    p.add_argument("--reports", choices=("all", "drift", "none"), default=None, help="which windows get a report")
+    p.add_argument("--status-port", type=int, default=None, help="serve /health /status /alerts /metrics on "
+                   "127.0.0.1:PORT")
+    p.add_argument("--once", action="store_true", help="process the complete windows available now, then exit")
+    p.add_argument("--quiet", action="store_true", help="log warnings only")
+    p.set_defaults(func=_cmd_monitor)
     return parser
 
 

@@ -42,6 +42,8 @@ from typing import Any
 
 import numpy as np
 
+from factory.errors import FactoryError
+
 ENV = "FACTORY_INFERENCE_LOG"
 FSYNC_ENV = "FACTORY_INFERENCE_LOG_FSYNC"
 TIME_FORMAT = "%Y%m%dT%H%M%S%fZ"
@@ -56,7 +58,7 @@ _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 logger = logging.getLogger(__name__)
 
 
-class InferenceLogError(Exception):
+class InferenceLogError(FactoryError):
     """The inference log folder is unusable (reported when the model loads, not per request)."""
 
 
@@ -182,19 +184,27 @@ class InferenceLog:
         self._queue: queue.Queue[_Record | None] | None = None
         self._thread: threading.Thread | None = None
         if background:
-            self._queue = queue.Queue(maxsize=QUEUE_SIZE)
-            self._thread = threading.Thread(target=self._drain, name="factory-inference-log", daemon=True)
-            self._thread.start()
+            self._start()
             atexit.register(self.close)
+            if hasattr(os, "register_at_fork"):
+                # A forked child has the queue but not the thread: give it its own writer.
+                os.register_at_fork(after_in_child=self._start)
+
+    def _start(self) -> None:
+        self._queue = queue.Queue(maxsize=QUEUE_SIZE)
+        self._thread = threading.Thread(target=self._drain, args=(self._queue,), name="factory-inference-log",
+                                        daemon=True)
+        self._thread.start()
 
     def append(self, received_us: int, request_id: str, timestamps_ns: np.ndarray, inputs: np.ndarray,
                outputs: dict[str, np.ndarray]) -> None:
         """Log one prediction; never raises (a failure is a logged warning)."""
         try:
             record = _Record(request_id, int(received_us), timestamps_ns, inputs, outputs)
-            if self._queue is not None:
+            pending = self._queue
+            if pending is not None:
                 try:
-                    self._queue.put_nowait(record)
+                    pending.put_nowait(record)
                     return
                 except queue.Full:
                     pass  # the writer is behind: this request writes its own file rather than drop it
@@ -212,49 +222,53 @@ class InferenceLog:
                            self.folder, exc)
             return None
 
-    def _drain(self) -> None:
-        assert self._queue is not None
+    def _drain(self, pending: queue.Queue) -> None:
         while True:
-            record = self._queue.get()
+            record = pending.get()
             try:
                 if record is None:
                     return
                 self._write(record)
             finally:
-                self._queue.task_done()
+                pending.task_done()
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait (at most ``timeout`` seconds) until every queued prediction is on disk; True when done."""
-        if self._queue is None:
+        pending = self._queue
+        if pending is None:
             return True
         done = threading.Event()
 
         def wait() -> None:
-            self._queue.join()
+            pending.join()
             done.set()
 
         threading.Thread(target=wait, daemon=True).start()
         return done.wait(timeout)
 
     def close(self, timeout: float = 10.0) -> None:
-        """Write what is queued and stop the background thread."""
-        if self._queue is None or self._thread is None or not self._thread.is_alive():
+        """Write what is queued and stop the background thread; later appends are written synchronously."""
+        pending, thread = self._queue, self._thread
+        if pending is None or thread is None:
             return
-        self.flush(timeout)
-        try:
-            self._queue.put(None, timeout=timeout)
-        except queue.Full:
-            return
-        self._thread.join(timeout)
+        self._queue = None
+        if thread.is_alive():
+            try:
+                pending.put(None, timeout=timeout)  # after everything already queued
+            except queue.Full:
+                return
+            thread.join(timeout)
 
 
 def _check_writable(folder: Path) -> None:
     """Create ``folder`` and prove a file can be written, renamed and removed there."""
     probe = folder / f"{TMP_PREFIX}probe-{uuid.uuid4().hex}"
+    moved = folder / f"{TMP_PREFIX}probe-{uuid.uuid4().hex}"
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe.write_bytes(b"")
-        probe.unlink()
+        os.replace(probe, moved)
+        moved.unlink()
     except OSError as exc:
         raise InferenceLogError(f"{ENV}: cannot write inference log files in '{folder}' ({exc.strerror or exc}); "
                                 f"point {ENV} at a writable folder or unset it") from None

@@ -1,0 +1,72 @@
+"""What a watched model is compared against: its registry version, feature names and reference sample.
+
+Every cycle resolves the watched URI (``models:/<name>@champion``, ``models:/<name>/Production``, ...) to one
+version, so a newly promoted champion switches the reference at the next window. Only two files are downloaded per
+version, and once: ``MLmodel`` (its ``metadata.feature_names``) and the ``reference_sample`` artifact (training-row
+model inputs); the model itself is never loaded.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from factory.errors import FactoryError
+
+REFERENCE_ARTIFACT = "reference_sample"
+DEFAULT_REFERENCE_PATH = "artifacts/reference_sample.parquet"
+
+
+class ReferenceError(FactoryError):
+    """A model version has no usable reference sample or feature names."""
+
+
+@dataclass(frozen=True)
+class ModelReference:
+    """One registry version and the data the daemon compares its served inputs with."""
+
+    name: str
+    version: str
+    uri: str  # models:/<name>/<version>
+    run_id: str | None
+    feature_names: list[str]
+    sample: pd.DataFrame
+
+
+def resolve(model_uri: str, client):
+    """``ResolvedModel`` (name, version) of a registry URI or bare name; other URIs are refused."""
+    from factory.packaging.registry import RegistryError, resolve_model_uri
+
+    resolved = resolve_model_uri(model_uri, client)
+    if resolved.name is None or resolved.version is None:
+        raise RegistryError(f"'{model_uri}' is not a registered model; the drift daemon watches registry URIs "
+                            "(models:/<name>@champion, models:/<name>/Production, models:/<name>/<version>)")
+    return resolved
+
+
+def load_reference(name: str, version: str, run_id: str | None = None) -> ModelReference:
+    """Download ``MLmodel`` and the reference sample of ``models:/<name>/<version>`` (MLflow's current stores)."""
+    from mlflow.store.artifact.models_artifact_repo import ModelsArtifactRepository
+
+    uri = f"models:/{name}/{version}"
+    repo = ModelsArtifactRepository(uri)
+    with tempfile.TemporaryDirectory() as tmp:
+        mlmodel = yaml.safe_load(Path(repo.download_artifacts("MLmodel", tmp)).read_text()) or {}
+        meta = mlmodel.get("metadata") or {}
+        features = meta.get("feature_names")
+        if not features:
+            raise ReferenceError(f"{uri} has no metadata.feature_names in its MLmodel; was it logged by factory?")
+        artifacts = ((mlmodel.get("flavors") or {}).get("python_function") or {}).get("artifacts") or {}
+        rel = (artifacts.get(REFERENCE_ARTIFACT) or {}).get("path") or DEFAULT_REFERENCE_PATH
+        try:
+            sample = pd.read_parquet(repo.download_artifacts(rel, tmp))
+        except Exception as exc:  # noqa: BLE001 - a missing artifact surfaces as several exception types
+            raise ReferenceError(f"{uri} has no readable reference sample at '{rel}': {exc}") from None
+    missing = [c for c in features if c not in sample.columns]
+    if len(missing) == len(features):
+        raise ReferenceError(f"the reference sample of {uri} holds none of the model's feature columns")
+    return ModelReference(name, str(version), uri, run_id, [str(f) for f in features], sample)

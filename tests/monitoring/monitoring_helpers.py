@@ -1,0 +1,94 @@
+"""Helpers of the drift-daemon tests: a registered model with a reference sample, and inference-log files.
+
+A uniquely named module (every test folder has a conftest). Models registered here are not trained: a folder with
+an ``MLmodel`` (``metadata.feature_names``, the ``reference_sample`` artifact entry) and the reference Parquet is
+all the daemon reads from a version.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+FEATURES = [f"f{i}" for i in range(6)]
+T0 = pd.Timestamp("2026-01-05 00:00:00", tz="UTC")
+
+
+def normal_frame(n: int, seed: int, shift: float = 0.0, columns=FEATURES, shifted=4) -> pd.DataFrame:
+    """``n`` rows of N(0, 1) features; the first ``shifted`` columns moved by ``shift`` standard deviations."""
+    rng = np.random.default_rng(seed)
+    values = rng.standard_normal((n, len(columns)))
+    values[:, :shifted] += shift
+    return pd.DataFrame(values.astype(np.float32), columns=columns)
+
+
+def register_model(client, folder: Path, name: str, reference: pd.DataFrame, feature_names=None,
+                   alias: str | None = "champion") -> str:
+    """A registry version whose artifacts are only ``MLmodel`` and the reference sample; returns the version."""
+    from mlflow.exceptions import MlflowException
+
+    feature_names = list(feature_names or [c for c in reference.columns if c != "timestamp"])
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "artifacts").mkdir(exist_ok=True)
+    sample = reference.copy()
+    if "timestamp" not in sample.columns:
+        sample.insert(0, "timestamp", pd.date_range("2025-01-01", periods=len(sample), freq="min", tz="UTC"))
+    sample.to_parquet(folder / "artifacts" / "reference_sample.parquet", index=False)
+    mlmodel = {"flavors": {"python_function": {"artifacts": {"reference_sample": {
+        "path": "artifacts/reference_sample.parquet"}}}}, "metadata": {"feature_names": feature_names}}
+    (folder / "MLmodel").write_text(yaml.safe_dump(mlmodel))
+    try:
+        client.create_registered_model(name)
+    except MlflowException:
+        pass
+    version = str(client.create_model_version(name, source=str(folder)).version)
+    if alias:
+        client.set_registered_model_alias(name, alias, version)
+    return version
+
+
+def write_log(root: Path, name: str, features: pd.DataFrame, rows_per_file, start: pd.Timestamp = T0,
+              step: pd.Timedelta = pd.Timedelta(minutes=1), seed: int = 0) -> list[Path]:
+    """Log ``features`` as predictions of model ``name`` with the serving writer, ``rows_per_file`` rows each.
+
+    ``rows_per_file``: an int or a list of sizes (cycled); file k is received at ``start + k * step``. Request ids
+    come from ``seed``, so the same call writes the same file names.
+    """
+    from serving.inference_log import OUTPUT_NAMES, InferenceLog, folder_name
+
+    log = InferenceLog(root / folder_name(name), list(features.columns), background=False)
+    sizes = rows_per_file if isinstance(rows_per_file, (list, tuple)) else [rows_per_file]
+    rng = np.random.default_rng(seed)
+    lo, k = 0, 0
+    values = features.to_numpy()
+    while lo < len(features):
+        hi = min(lo + int(sizes[k % len(sizes)]), len(features))
+        n = hi - lo
+        received = start + k * step
+        received_us = (received - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(microseconds=1)
+        stamps = (received.value - np.arange(n)[::-1] * 60_000_000_000).astype(np.int64)
+        outputs = {o: np.zeros(n, dtype=np.int64 if o == "signal" else np.float64) for o in OUTPUT_NAMES}
+        rid = uuid.UUID(bytes=rng.bytes(16)).hex
+        log.append(received_us, rid, stamps, values[lo:hi], outputs)
+        lo, k = hi, k + 1
+    return sorted((root / folder_name(name)).glob("*.parquet"))
+
+
+def monitor_config(tmp: Path, **overrides):
+    """A daemon configuration writing under ``tmp``: 200-row windows, no settle delay, fast backoff."""
+    from monitoring.config import load_monitor_config
+
+    base = {"poll_interval_s": 0.05, "settle_s": 0, "window": {"rows": 200}, "jsonl": str(tmp / "alerts.jsonl"),
+            "state_dir": str(tmp / "state"), "report_dir": str(tmp / "reports"), "reports": "drift",
+            "tracking_backoff_s": 0.05, "tracking_max_backoff_s": 0.2,
+            "webhook": {"timeout_s": 2, "retries": 2, "backoff_s": 0.01, "max_backoff_s": 0.05}}
+    for k, v in overrides.items():
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            base[k] = {**base[k], **v}
+        else:
+            base[k] = v
+    return load_monitor_config(overrides=base)

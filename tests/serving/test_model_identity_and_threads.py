@@ -1,0 +1,76 @@
+"""Which folder a served model logs to, and the one-thread prediction setting of the boosting libraries."""
+
+from __future__ import annotations
+
+import numpy as np
+import yaml
+
+from serving.model_identity import ModelIdentity, identify
+from serving.threads import limit_prediction_threads, predict_threads
+
+
+def _model_folder(root, metadata=None, run_id="run123", registry=None):
+    (root / "artifacts").mkdir(parents=True)
+    (root / "artifacts" / "bundle.json").write_text("{}")
+    (root / "MLmodel").write_text(yaml.safe_dump({"run_id": run_id, "model_uuid": "m-42",
+                                                  "metadata": metadata or {}}))
+    if registry:
+        (root / "registered_model_meta").write_text(yaml.safe_dump(registry))
+    return {"bundle": str(root / "artifacts" / "bundle.json")}
+
+
+def test_registered_name_then_run_id(tmp_path):
+    meta = {"registered_name": "mes-lightgbm"}
+    ident = identify(_model_folder(tmp_path / "a", meta, registry={"model_name": "mes-lightgbm",
+                                                                   "model_version": "3"}))
+    assert ident == ModelIdentity("mes-lightgbm", "3", "run123", "m-42") and ident.log_name == "mes-lightgbm"
+    # Registered under a name the metadata does not know: the registry's name, with its version.
+    ident = identify(_model_folder(tmp_path / "b", registry={"model_name": "mgc-xgboost", "model_version": "1"}))
+    assert (ident.log_name, ident.version) == ("mgc-xgboost", "1")
+    # Never registered: the run id.
+    assert identify(_model_folder(tmp_path / "c")).log_name == "run123"
+    assert identify(_model_folder(tmp_path / "d", run_id=None)).log_name == "m-42"
+    assert identify({"x": str(tmp_path / "nowhere" / "file")}) == ModelIdentity()
+
+
+def test_thread_setting_from_environment():
+    assert predict_threads({}) == 1
+    assert predict_threads({"FACTORY_PREDICT_THREADS": "4"}) == 4
+    assert predict_threads({"FACTORY_PREDICT_THREADS": "zero"}) == 1
+    assert predict_threads({"FACTORY_PREDICT_THREADS": "-2"}) == 1
+
+
+def test_boosters_predict_on_one_thread_with_unchanged_outputs():
+    from factory.models import create_model
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 5))
+    y = rng.integers(-1, 2, 300)
+    for key in ("lightgbm", "xgboost"):
+        model = create_model(key, n_estimators=5, early_stopping_rounds=None, n_jobs=2)
+        model.fit(X, y)
+        before = model.predict_proba(X[:7])
+        assert limit_prediction_threads(model, 1) == [key]
+        np.testing.assert_array_equal(model.predict_proba(X[:7]), before)
+    assert limit_prediction_threads(create_model("logistic"), 1) == []
+
+
+def test_ensemble_members_are_reached():
+    class Booster:  # stands in for an XGBoost booster
+        __module__ = "xgboost.core"
+
+        def set_param(self, params):
+            self.params = params
+
+    class Member:
+        key = "xgboost"
+        booster_ = Booster()
+
+    class Ensemble:
+        key = "stacking"
+        members_ = [Member()]
+        meta_ = Member()
+
+    ens = Ensemble()
+    assert limit_prediction_threads(ens, 1) == ["xgboost", "xgboost"]
+    assert ens.members_[0].booster_.params == {"nthread": 1}
