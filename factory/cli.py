@@ -135,12 +135,16 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
         server = StatusServer(monitor.status, monitor.alerts, args.status_port).start()
         print(f"status: http://127.0.0.1:{server.port}/status", flush=True)
     stop = threading.Event()
+    previous = {}
     if threading.current_thread() is threading.main_thread():
+        # Ctrl-C / SIGTERM finish the window in progress (its alert and position stay consistent), then exit.
         for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
+            previous[sig] = signal.signal(sig, lambda *_: stop.set())
     try:
         ok = monitor.run(once=args.once, stop=stop)
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         if server is not None:
             server.stop()
     if args.once:

@@ -82,6 +82,7 @@ class DriftMonitor:
         self.states = StateStore(config.state_dir)
         self.tracker = MonitoringTracker(client, config.experiment)
         self.watches = [_Watch(uri) for uri in dict.fromkeys(model_uris)]
+        self._stop = threading.Event()
         for w in self.watches:
             self.status.update(w.model_uri, name=registered_name(w.model_uri))
         self.webhook = None
@@ -94,6 +95,7 @@ class DriftMonitor:
     def run(self, once: bool = False, stop: threading.Event | None = None, max_cycles: int | None = None) -> bool:
         """Cycle until ``stop`` is set (or once); returns whether the last cycle completed."""
         stop = stop or threading.Event()
+        self._stop = stop
         backoff = self.config.tracking_backoff_s
         cycles = 0
         while True:
@@ -162,6 +164,8 @@ class DriftMonitor:
         self.status.update(watch.model_uri,
                            pending_rows=sum(len(c.frame) for c in chunks) - sum(w.n_rows for w in windows))
         for window in windows:
+            if self._stop.is_set():
+                break  # asked to stop: the windows left wait for the next start
             self._process(watch, ref, state, window)
 
     def _load_reference(self, resolved) -> ModelReference:

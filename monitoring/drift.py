@@ -74,8 +74,11 @@ def _numeric(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 def check_drift(reference: pd.DataFrame, current: pd.DataFrame, feature_names: list[str],
                 settings: DriftConfig) -> DriftResult:
     """Compare ``current`` with ``reference`` on ``feature_names`` (less the excluded ones)."""
-    from evidently import DataDefinition, Dataset, Report
-    from evidently.presets import DataDriftPreset
+    with warnings.catch_warnings():
+        # Importing Evidently raises deprecation warnings from its own dependencies.
+        warnings.simplefilter("ignore")
+        from evidently import DataDefinition, Dataset, Report
+        from evidently.presets import DataDriftPreset
     from threadpoolctl import threadpool_limits
 
     columns, skipped = compared_columns(feature_names, current, reference, settings.exclude_columns)

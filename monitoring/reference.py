@@ -40,8 +40,17 @@ class ModelReference:
 def resolve(model_uri: str, client):
     """``ResolvedModel`` (name, version) of a registry URI or bare name; other URIs are refused."""
     from factory.packaging.registry import RegistryError, resolve_model_uri
+    from monitoring.tracking import TrackingUnavailable
 
-    resolved = resolve_model_uri(model_uri, client)
+    try:
+        resolved = resolve_model_uri(model_uri, client)
+    except RegistryError:
+        # resolve_model_uri reads any failed lookup as "no such model"; tell an unreachable registry apart.
+        try:
+            client.search_registered_models(max_results=1)
+        except Exception as exc:  # noqa: BLE001 - network trouble arrives as many exception types
+            raise TrackingUnavailable(f"cannot reach the model registry: {str(exc).splitlines()[0]}") from exc
+        raise
     if resolved.name is None or resolved.version is None:
         raise RegistryError(f"'{model_uri}' is not a registered model; the drift daemon watches registry URIs "
                             "(models:/<name>@champion, models:/<name>/Production, models:/<name>/<version>)")

@@ -16,16 +16,19 @@ INPUT_FORMATS = ("dataframe_split", "dataframe_records", "inputs")
 
 
 def _jsonable(bars: pd.DataFrame) -> pd.DataFrame:
-    out = bars[list(BAR_COLUMNS)].reset_index(drop=True).copy()
-    ts = out["timestamp"]
-    if pd.api.types.is_datetime64_any_dtype(ts.dtype):
+    out = bars[[c for c in BAR_COLUMNS if c in bars.columns]].reset_index(drop=True).copy()
+    ts = out.get("timestamp")
+    if ts is not None and pd.api.types.is_datetime64_any_dtype(ts.dtype):
         out["timestamp"] = [t.isoformat() for t in ts]
     return out
 
 
 def bars_payload(bars: pd.DataFrame, input_format: str = "dataframe_split", last_only: bool | None = True,
                  ) -> dict[str, Any]:
-    """The request body for ``bars`` in ``input_format`` (``params`` omitted when ``last_only`` is None)."""
+    """The request body for the bar columns of ``bars`` in ``input_format`` (no ``params`` if ``last_only`` is None).
+
+    Other columns are left out; a missing bar column stays missing (the server will say so).
+    """
     if input_format not in INPUT_FORMATS:
         raise ValueError(f"unknown input format {input_format!r}; use one of {INPUT_FORMATS}")
     frame = _jsonable(bars)

@@ -92,3 +92,54 @@ def monitor_config(tmp: Path, **overrides):
         else:
             base[k] = v
     return load_monitor_config(overrides=base)
+
+
+class Receiver:
+    """A webhook receiver on 127.0.0.1 (own thread): records JSON bodies, answers with ``codes`` in turn.
+
+    Use as a context manager; the server stops on exit. After ``codes`` is used up it answers 200.
+    """
+
+    def __init__(self, codes=()) -> None:
+        self.codes = list(codes)
+        self.bodies: list[dict] = []
+        self.attempts = 0
+
+    def __enter__(self) -> "Receiver":
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                receiver.attempts += 1
+                code = receiver.codes.pop(0) if receiver.codes else 200
+                if code == 200:
+                    receiver.bodies.append(json.loads(body))
+                self.send_response(code)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

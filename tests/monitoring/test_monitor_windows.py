@@ -48,7 +48,7 @@ def test_settle_delay_hides_the_newest_files(tmp_path):
 
 def test_time_windows_complete_when_a_later_row_arrives_or_time_passes(tmp_path):
     frame = normal_frame(30, 1, columns=FEATURES)
-    # 10 files in each of three hours; the hour in the middle has nothing from minute 30 on.
+    # One file every 6 minutes: 10 in each of three hours.
     write_log(tmp_path, "m", frame, 1, start=T0, step=pd.Timedelta(minutes=6))
     chunks = _reader(tmp_path).pending(Cursor())
     wins = time_windows(chunks, pd.Timedelta("1h"), now=T0.to_pydatetime() + timedelta(hours=2, minutes=55))

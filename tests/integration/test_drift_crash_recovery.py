@@ -1,0 +1,128 @@
+"""The drift daemon killed with SIGKILL and restarted neither loses nor repeats an alert.
+
+A log of 8 windows (5 drifting) is processed once without interruption, in-process: that is the expected set of
+alerts. Then a fresh daemon (subprocess, own JSONL and state) is killed for real at a different point of its cycle
+on each run, via ``FACTORY_MONITOR_CRASH_AT``, and restarted, until a run completes: its JSONL must hold exactly
+the expected alerts, each once, and the webhook must have received every one of them. The slow variant kills at
+random moments instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "monitoring"))
+from monitoring_helpers import Receiver, monitor_config, normal_frame, register_model, write_log  # noqa: E402
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+NAME = "mes-crash"
+URI = f"models:/{NAME}@champion"
+DRIFTING = {1, 2, 4, 6, 7}
+# Compared between runs: everything but the creation time and the report's folder.
+FIELDS = ("alert_id", "model_version", "window_index", "window_start", "window_end", "n_rows", "drift_share",
+          "drifted_columns", "threshold")
+
+
+@pytest.fixture
+def setup(tmp_path, monkeypatch):
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    mlflow.set_tracking_uri(uri)
+    client = mlflow.MlflowClient(uri)
+    register_model(client, tmp_path / "m1", NAME, normal_frame(1000, 1))
+    frames = [normal_frame(200, i, shift=2.0 if i in DRIFTING else 0.0) for i in range(8)]
+    write_log(tmp_path / "log", NAME, pd.concat(frames, ignore_index=True), [1, 37, 90])
+    from monitoring.daemon import DriftMonitor
+
+    assert DriftMonitor(monitor_config(tmp_path / "expected"), [URI], tmp_path / "log").run(once=True)
+    yield tmp_path, _read(tmp_path / "expected" / "alerts.jsonl")
+    mlflow.set_tracking_uri(None)
+
+
+def _read(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _command(tmp: Path, webhook: str) -> list[str]:
+    out = tmp / "crashed"
+    return [sys.executable, "-m", "factory.cli", "monitor", "--model-uri", URI, "--log-dir", str(tmp / "log"),
+            "--once", "--window-rows", "200", "--settle", "0", "--jsonl", str(out / "alerts.jsonl"),
+            "--state-dir", str(out / "state"), "--report-dir", str(out / "reports"), "--reports", "drift",
+            "--webhook", webhook, "--quiet"]
+
+
+def _env(**extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FACTORY_MONITOR_")}
+    return {**env, "PYTHONPATH": str(REPO), **extra}
+
+
+def _compare(tmp: Path, expected: list[dict], received: list[dict]) -> None:
+    got = _read(tmp / "crashed" / "alerts.jsonl")
+    assert len({a["alert_id"] for a in got}) == len(got), "an alert was repeated"
+    key = lambda a: a["window_index"]  # noqa: E731
+    assert [{k: a[k] for k in FIELDS} for a in sorted(got, key=key)] == \
+           [{k: a[k] for k in FIELDS} for a in sorted(expected, key=key)]
+    assert [a["window_index"] for a in sorted(expected, key=key)] == sorted(DRIFTING)
+    assert {b["alert_id"] for b in received} == {a["alert_id"] for a in expected}  # at least once
+    state = json.loads((tmp / "crashed" / "state" / f"{NAME}.state.json").read_text())
+    assert state["window_index"] == 8
+
+
+# Each run dies at the n-th time it reaches the point; together they cover every step of a window.
+CHAIN = [("alert_written", 1), ("metrics_logged", 2), ("state_saved", 1), ("report_saved", 2), ("tagged", 1),
+         ("webhook_sent", 1)]
+
+
+def test_sigkill_at_each_point_of_the_cycle_then_restart(setup):
+    tmp, expected = setup
+    with Receiver() as rx:
+        for point, nth in CHAIN:
+            proc = subprocess.run(_command(tmp, rx.url), env=_env(FACTORY_MONITOR_CRASH_AT=f"{point}:{nth}"),
+                                  cwd=tmp, capture_output=True, text=True, timeout=300)
+            assert proc.returncode == -signal.SIGKILL, f"{point}:{nth} was not reached:\n{proc.stderr[-2000:]}"
+        final = subprocess.run(_command(tmp, rx.url), env=_env(), cwd=tmp, capture_output=True, text=True,
+                               timeout=300)
+        assert final.returncode == 0, final.stderr[-2000:]
+        received = list(rx.bodies)
+    _compare(tmp, expected, received)
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_then_restart(setup):
+    tmp, expected = setup
+    rng = random.Random(7)
+    state = tmp / "crashed" / "state" / f"{NAME}.state.json"
+    positions, killed = [], 0
+    with Receiver() as rx:
+        for _ in range(8):
+            # Every cycle step sleeps a little, so a kill lands inside a window more often than not.
+            proc = subprocess.Popen(_command(tmp, rx.url), env=_env(FACTORY_MONITOR_PAUSE_S="0.1"), cwd=tmp,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(rng.uniform(2.0, 7.0))
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGKILL)
+                killed += 1
+            proc.wait(timeout=60)
+            positions.append(json.loads(state.read_text())["window_index"] if state.exists() else 0)
+        # The kills interrupted real work, not only start-ups.
+        assert killed >= 4 and len(set(positions)) >= 3, positions
+        final = subprocess.run(_command(tmp, rx.url), env=_env(), cwd=tmp, capture_output=True, text=True,
+                               timeout=300)
+        assert final.returncode == 0, final.stderr[-2000:]
+        received = list(rx.bodies)
+    _compare(tmp, expected, received)

@@ -1,0 +1,42 @@
+"""`factory monitor`: one-shot run from the command line, and user errors as one line with exit code 2."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+from monitoring_helpers import free_port, normal_frame, register_model, write_log
+
+from factory.cli import main
+
+NAME = "mes-cli"
+
+
+def test_monitor_once_writes_alerts_and_reports(registry, capsys):
+    client, tmp = registry
+    register_model(client, tmp / "m1", NAME, normal_frame(1000, 1))
+    frames = [normal_frame(200, i, shift=2.0 if i == 1 else 0.0) for i in range(2)]
+    write_log(tmp / "log", NAME, pd.concat(frames, ignore_index=True), 40)
+    code = main(["monitor", "--model-uri", f"models:/{NAME}@champion", "--log-dir", str(tmp / "log"), "--once",
+                 "--window-rows", "200", "--settle", "0", "--jsonl", "out/alerts.jsonl", "--state-dir", "out/state",
+                 "--report-dir", "out/reports", "--status-port", str(free_port()), "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "2 window(s), 1 new alert(s)" in out and "status: http://127.0.0.1:" in out
+    [alert] = [json.loads(x) for x in (tmp / "out" / "alerts.jsonl").read_text().splitlines()]
+    assert alert["window_index"] == 1
+    assert len(list((tmp / "out" / "reports" / NAME).glob("*.html"))) == 2  # reports: all windows by default
+
+
+def test_unknown_model_is_one_line_and_exit_2(registry, capsys):
+    client, tmp = registry
+    code = main(["monitor", "--model-uri", "models:/nope@champion", "--log-dir", str(tmp), "--once", "--quiet",
+                 "--state-dir", "s", "--jsonl", "a.jsonl"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ") and "nope" in err and "Traceback" not in err
+
+
+def test_bad_settings_are_exit_2(registry, capsys):
+    _, tmp = registry
+    code = main(["monitor", "--model-uri", "models:/x@champion", "--log-dir", str(tmp), "--window-time", "soon"])
+    assert code == 2 and "not a duration" in capsys.readouterr().err
