@@ -107,7 +107,8 @@ class JsonlAlerts:
         if not self.path.is_file():
             return []
         out = []
-        with open(self.path, encoding="utf-8", errors="replace") as fh:
+        # The lock keeps a reader in this process (the status app) from seeing a line being appended.
+        with self._lock, open(self.path, encoding="utf-8", errors="replace") as fh:
             for n, line in enumerate(fh, 1):
                 line = line.strip()
                 if not line:

@@ -70,6 +70,10 @@ class DriftMonitor:
                  status: MonitorStatus | None = None, webhook_session=None) -> None:
         if not model_uris:
             raise MonitorError("no model to watch: give at least one --model-uri")
+        for uri in model_uris:
+            if ":/" in uri and not uri.startswith("models:/"):
+                raise MonitorError(f"'{uri}' is not a registry URI; the daemon watches registered models "
+                                   "(models:/<name>@champion, models:/<name>/Production, models:/<name>/<version>)")
         if client is None:
             from mlflow import MlflowClient
 
@@ -131,7 +135,7 @@ class DriftMonitor:
             crashpoints.reached("webhook_sent")
             self.status.webhook_pending = self.webhook.pending
             self.status.webhook_failures = self.webhook.failures
-        self.status.cycles += 1
+        self.status.tick()
         return ok
 
     # ------------------------------------------------------------------------------------------------ one model
@@ -206,7 +210,8 @@ class DriftMonitor:
         crashpoints.reached("checked")
         report = None
         if cfg.reports == "all" or (cfg.reports == "drift" and result.drift):
-            report = str(result.save_html(Path(cfg.report_dir) / state.folder / f"window-{index:06d}-v{ref.version}.html"))
+            name = f"window-{index:06d}-v{ref.version}.html"
+            report = str(result.save_html(Path(cfg.report_dir) / state.folder / name))
         crashpoints.reached("report_saved")
         run_id = self.tracker.run_id(ref.name, ref.version, watch.model_uri)
         if run_id not in watch.described_runs:

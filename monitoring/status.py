@@ -38,6 +38,10 @@ class MonitorStatus:
     models: dict[str, ModelStatus] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
+    def tick(self) -> None:
+        with self._lock:
+            self.cycles += 1
+
     def model(self, uri: str) -> ModelStatus:
         with self._lock:
             return self.models.setdefault(uri, ModelStatus(uri))

@@ -99,7 +99,8 @@ def test_daemon_and_served_model_against_a_tracking_server(tmp_path, monkeypatch
         served = LocalScoringServer(URI, cwd=tmp_path, env={"FACTORY_INFERENCE_LOG": str(log_dir),
                                                             "MLFLOW_TRACKING_URI": uri})
         with served:
-            warmup = 316  # the small config's warm-up; one extra bar keeps every request complete
+            # Each request logs one row per bar after the model's warm-up: 5000 rows, one window.
+            warmup = int(mlflow.models.get_model_info(URI).metadata["warmup_bars"])
             for bars in (generate_bars(warmup + 5000, seed=300), shifted(generate_bars(warmup + 5000, seed=301))):
                 status, body = served.post(bars_payload(bars, last_only=False))
                 assert status == 200, body

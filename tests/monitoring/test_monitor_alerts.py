@@ -29,7 +29,8 @@ CONTRACT = {"alert_id", "model_uri", "model_version", "window_start", "window_en
 def test_alert_fields_and_deterministic_id():
     a, b = _alert(), _alert()
     assert CONTRACT <= set(a) and a["alert_id"] == b["alert_id"] and a["window_end"] == "2026-01-05T01:00:00+00:00"
-    assert _alert(version="2")["alert_id"] != a["alert_id"] and _alert(key="rows:f:200:200")["alert_id"] != a["alert_id"]
+    assert _alert(version="2")["alert_id"] != a["alert_id"]
+    assert _alert(key="rows:f:200:200")["alert_id"] != a["alert_id"]
     assert a["alert_id"] == alert_id("m", "1", "rows:f:0:200", a["window_start"], a["window_end"])
 
 

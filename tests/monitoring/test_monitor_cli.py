@@ -40,3 +40,9 @@ def test_bad_settings_are_exit_2(registry, capsys):
     _, tmp = registry
     code = main(["monitor", "--model-uri", "models:/x@champion", "--log-dir", str(tmp), "--window-time", "soon"])
     assert code == 2 and "not a duration" in capsys.readouterr().err
+
+
+def test_a_run_uri_is_refused_up_front(registry, capsys):
+    _, tmp = registry
+    code = main(["monitor", "--model-uri", "runs:/abc/model", "--log-dir", str(tmp), "--once"])
+    assert code == 2 and "not a registry URI" in capsys.readouterr().err

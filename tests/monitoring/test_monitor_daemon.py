@@ -10,7 +10,7 @@ import pytest
 from monitoring_helpers import Receiver, free_port, monitor_config, normal_frame, register_model, write_log
 
 from monitoring.daemon import DriftMonitor
-from monitoring.tracking import MODEL_TAG
+from monitoring.tracking import MODEL_TAG, VERSION_TAG
 
 NAME = "mes-test"
 URI = f"models:/{NAME}@champion"
@@ -31,7 +31,8 @@ def _alerts(folder, file="alerts.jsonl"):
 
 def _metric_history(client, version, key):
     exp = client.get_experiment_by_name("factory-monitoring")
-    run = client.search_runs([exp.experiment_id], f"tags.`{MODEL_TAG}` = '{NAME}' and tags.`factory.monitor.version` = '{version}'")[0]
+    query = f"tags.`{MODEL_TAG}` = '{NAME}' and tags.`{VERSION_TAG}` = '{version}'"
+    run = client.search_runs([exp.experiment_id], query)[0]
     return sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, key))
 
 
