@@ -143,8 +143,8 @@ def window_request(bars, n_bars: int) -> bytes:
     return json.dumps(bars_payload(bars.iloc[-n_bars:], "dataframe_split", last_only=True)).encode()
 
 
-def bare_lightgbm_peer(model_uri: str, bars, n_bars: int) -> tuple[str, bytes]:
-    """Log the same LightGBM trees with MLflow's own flavor; the request is the last bar's model inputs."""
+def bare_lightgbm_peer(model_uri: str, bars, n_bars: int, workdir: Path) -> tuple[str, bytes]:
+    """The same LightGBM trees saved with MLflow's own flavor; the request is the last bar's model inputs."""
     import mlflow
     from mlflow.models import infer_signature
 
@@ -154,11 +154,10 @@ def bare_lightgbm_peer(model_uri: str, bars, n_bars: int) -> tuple[str, bytes]:
     window = check_bars_input(bars.iloc[-n_bars:], bundle.min_bars)
     row = bundle.model_inputs(window).iloc[[-1]].astype(np.float64).reset_index(drop=True)
     booster = bundle.model.booster_
-    with mlflow.start_run(run_name="bench-bare-lightgbm"):
-        info = mlflow.lightgbm.log_model(booster, name="model",
-                                         signature=infer_signature(row, booster.predict(row.to_numpy())))
+    path = workdir / "bare_lightgbm"
+    mlflow.lightgbm.save_model(booster, str(path), signature=infer_signature(row, booster.predict(row.to_numpy())))
     body = {"dataframe_split": row.to_dict(orient="split", index=False)}
-    return info.model_uri, json.dumps(body).encode()
+    return str(path), json.dumps(body).encode()
 
 
 def trivial_peer(workdir: Path) -> str:
@@ -169,9 +168,9 @@ def trivial_peer(workdir: Path) -> str:
 
     code = workdir / "nothing_model.py"
     code.write_text(TRIVIAL_MODEL)
-    with mlflow.start_run(run_name="bench-trivial-pyfunc"):
-        info = mlflow.pyfunc.log_model(name="model", python_model=str(code), signature=model_signature())
-    return info.model_uri
+    path = workdir / "trivial_pyfunc"
+    mlflow.pyfunc.save_model(str(path), python_model=str(code), signature=model_signature())
+    return str(path)
 
 
 # ----------------------------------------------------------------------------------------------------- report
@@ -181,7 +180,8 @@ def report(rows: dict[str, dict[str, float]], peer: str | None) -> None:
     base = rows.get(peer) if peer else None
     for name, r in rows.items():
         ratio = (f"{r['p50_ms'] / base['p50_ms']:>12.2f}{r['rps'] / base['rps']:>12.2f}" if base else "")
-        print(f"{name:<30}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['cpu_ms']:>9.2f}{r['rps']:>9.0f}{r['non_2xx']:>9d}{ratio}")
+        print(f"{name:<30}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['cpu_ms']:>9.2f}{r['rps']:>9.0f}"
+              f"{r['non_2xx']:>9d}{ratio}")
 
 
 def main() -> int:
@@ -203,18 +203,23 @@ def main() -> int:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
         work = Path(tmp)
-        if not args.model_uri:
-            os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{work / 'mlflow.db'}"
         import mlflow
 
-        mlflow.set_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{work / 'mlflow.db'}")
+        if args.model_uri:
+            # The caller's registry: MLFLOW_TRACKING_URI or MLflow's default store in the current folder.
+            cwd = Path.cwd()
+            env = {k: v for k, v in os.environ.items() if k == "MLFLOW_TRACKING_URI"}
+        else:
+            cwd = work
+            os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{work / 'mlflow.db'}"
+            mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
+            env = {"MLFLOW_TRACKING_URI": os.environ["MLFLOW_TRACKING_URI"]}
         from factory.data.synth import generate_bars
 
         bars = generate_bars(args.bars, seed=9)
         data = work / "bars.parquet"
         bars.to_parquet(data)
         body = window_request(bars, args.window)
-        env = {"MLFLOW_TRACKING_URI": mlflow.get_tracking_uri()}
         log_env = {**env, "FACTORY_INFERENCE_LOG": str(work / "inference_log")}
         modes = {"on": ("on",), "off": ("off",), "both": ("on", "off")}[args.log]
         uris = {args.model_uri: args.model_uri} if args.model_uri else {
@@ -226,15 +231,16 @@ def main() -> int:
             for mode in modes:
                 print(f"serving {key} ({uri}), inference log {mode} ...", flush=True)
                 name = f"factory {key}" + (f" (log {mode})" if len(modes) > 1 else "")
-                rows[name] = serve_and_measure(uri, body, log_env if mode == "on" else env, work, args)
+                rows[name] = serve_and_measure(uri, body, log_env if mode == "on" else env, cwd, args)
         peer = None
         lgb_uri = next((u for k, u in uris.items() if "lightgbm" in str(k)), None)
         if not args.no_peers:
+            # Peers are saved to local folders: nothing is added to the registry.
             print("serving the peers ...", flush=True)
-            rows["mlflow trivial pyfunc"] = serve_and_measure(trivial_peer(work), body, env, work, args)
+            rows["mlflow trivial pyfunc"] = serve_and_measure(trivial_peer(work), body, env, cwd, args)
             if lgb_uri:
-                peer_uri, peer_body = bare_lightgbm_peer(lgb_uri, bars, args.window)
-                rows["mlflow bare lightgbm"] = serve_and_measure(peer_uri, peer_body, env, work, args)
+                peer_uri, peer_body = bare_lightgbm_peer(lgb_uri, bars, args.window, work)
+                rows["mlflow bare lightgbm"] = serve_and_measure(peer_uri, peer_body, env, cwd, args)
                 peer = "mlflow bare lightgbm"
         report(rows, peer)
         print(f"\ninference log: {args.log}; window {args.window} bars, last_only; "

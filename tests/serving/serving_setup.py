@@ -1,4 +1,4 @@
-"""Helpers shared by the serving tests (a uniquely named module: every test folder has a conftest).
+"""Helpers shared by the serving tests (a uniquely named module: test folders share one import namespace).
 
 ``trained_registry`` trains models with the small packaging test settings into a throwaway SQLite tracking
 store, registers each as ``mes-<key>`` and promotes it to ``champion`` (stage Production) with every gate off.
@@ -78,6 +78,23 @@ def wait_for_files(folder: Path, count: int, timeout: float = 20.0) -> list[Path
     while len(files) < count and time.monotonic() < deadline:
         time.sleep(0.05)
         files = read_inference_log(folder)
+    return files
+
+
+def settled_files(folder: Path, quiet: float = 0.15, timeout: float = 20.0) -> list[Path]:
+    """The complete log files once no new one has appeared for ``quiet`` seconds (the writer runs behind)."""
+    from serving.inference_log import read_inference_log
+
+    deadline = time.monotonic() + timeout
+    files = read_inference_log(folder)
+    still_since = time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        now = read_inference_log(folder)
+        if now != files:
+            files, still_since = now, time.monotonic()
+        elif time.monotonic() - still_since >= quiet:
+            break
     return files
 
 
