@@ -71,6 +71,23 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def merge_section_files(files, section: str) -> tuple[dict[str, Any], str]:
+    """Deep-merge the ``section`` of each YAML file in order (a file may hold the section or its bare content).
+
+    Returns the merged dict and a ``where`` label (``<last file name>.<section>``) for error messages.
+    """
+    raw: dict[str, Any] = {}
+    where = section
+    for f in files:
+        if not f:
+            continue
+        data = read_yaml(f)
+        data = data[section] if isinstance(data.get(section), dict) else data
+        raw = deep_merge(raw, data)
+        where = f"{Path(f).name}.{section}"
+    return raw, where
+
+
 def load_pipeline_config(
     overrides_file: str | Path | None = None,
     overrides: dict[str, Any] | None = None,

@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from pydantic import Field
 
@@ -55,17 +54,9 @@ class PromotionConfig(StrictConfig):
 def load_promotion_config(config_file: str | Path | None = None,
                           base_file: str | Path | None = PROMOTION_FILE) -> PromotionConfig:
     """Gates from ``mlproject/promotion.yaml``, then an override file (with or without the ``promotion:`` key)."""
-    from factory.config import deep_merge, read_yaml
+    from factory.config import merge_section_files
 
-    raw: dict[str, Any] = {}
-    where = "promotion"
-    for f in (base_file, config_file):
-        if not f:
-            continue
-        data = read_yaml(f)
-        data = data["promotion"] if isinstance(data.get("promotion"), dict) else data
-        raw = deep_merge(raw, data)
-        where = f"{Path(f).name}.promotion"
+    raw, where = merge_section_files((base_file, config_file), "promotion")
     return PromotionConfig.from_dict(raw, where=where)
 
 

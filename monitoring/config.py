@@ -113,17 +113,9 @@ def load_monitor_config(config_file: str | Path | None = None, overrides: dict[s
     ``overrides`` is a nested dict of the same shape; ``None`` values are ignored except inside ``window``, where
     setting one kind clears the other (a ``--window-time`` flag replaces the default row count).
     """
-    from factory.config import deep_merge, read_yaml
+    from factory.config import deep_merge, merge_section_files
 
-    raw: dict[str, Any] = {}
-    where = "monitoring"
-    for f in (base_file, config_file):
-        if not f:
-            continue
-        data = read_yaml(f)
-        data = data["monitoring"] if isinstance(data.get("monitoring"), dict) else data
-        raw = deep_merge(raw, data)
-        where = f"{Path(f).name}.monitoring"
+    raw, where = merge_section_files((base_file, config_file), "monitoring")
     over = {k: v for k, v in (overrides or {}).items() if v is not None}
     window = {k: v for k, v in (over.pop("window", None) or {}).items() if v is not None}
     if "rows" in window or "time" in window:
