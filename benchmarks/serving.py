@@ -129,7 +129,7 @@ def serve_and_measure(uri: str, body: bytes, env: dict[str, str], cwd: Path, arg
 
 # ----------------------------------------------------------------------------------------------------- models
 def train(key: str, data: Path, config: Path) -> str:
-    from factory.training import run_train
+    from factory.jobs.train import run_train
 
     t0 = time.perf_counter()
     res = run_train(key, data=str(data), config_file=str(config), progress=False, echo=lambda *a, **k: None)

@@ -57,7 +57,7 @@ def _cmd_data_resample(args: argparse.Namespace) -> int:
 
 
 def _cmd_pipeline(args: argparse.Namespace) -> int:
-    from factory.pipeline_run import run_pipeline
+    from factory.jobs.pipeline import run_pipeline
 
     run_id, dataset = run_pipeline(data=args.data or None, contract=args.contract, config_file=args.config or None,
                                    tz=args.tz or None, progress=not args.quiet)
@@ -73,7 +73,7 @@ def _cmd_pipeline(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     import os
 
-    from factory.training import run_train
+    from factory.jobs.train import run_train
 
     # Model logging downloads a handful of small files; their progress bars only clutter the log.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -90,7 +90,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_promote(args: argparse.Namespace) -> int:
-    from factory.promotion import promote
+    from factory.jobs.promote import promote
 
     result = promote(args.name, args.version, alias=args.alias, config_file=args.config or None)
     print(result.summary())

@@ -105,3 +105,14 @@ def load_pipeline_config(
     if overrides:
         raw = deep_merge(raw, overrides)
     return PipelineConfig.from_dict(raw, where=where)
+
+
+def resolve_config(contract: str | None = None, config_file: str | None = None, tz: str | None = None,
+                   overrides: dict[str, Any] | None = None) -> PipelineConfig:
+    """The pipeline config of a run: defaults, then ``config_file``, then ``overrides``, ``contract`` and ``tz``."""
+    over: dict[str, Any] = dict(overrides or {})
+    if contract:
+        over["contract"] = contract.upper()
+    if tz:
+        over.setdefault("data", {})["tz"] = tz
+    return load_pipeline_config(config_file or None, over)

@@ -15,6 +15,7 @@ The same function backs ``mlflow run . -e pipeline`` and, later, ``-e train``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,13 @@ class Dataset:
     train_end: int  # first bar row not available to any fitting
     warnings: list[Issue] = field(default_factory=list)
 
+    @property
+    def input_lookback(self) -> int:
+        """Bars before t that the input row at t reads (features and HMM); rows before it are warm-up."""
+        from factory.packaging.model_inputs import input_lookback
+
+        return input_lookback(self.feature_pipeline, self.hmm)
+
     def rows(self, part: str) -> np.ndarray:
         """Bar rows of the samples in ``part`` ('train', 'val' or 'test')."""
         return self.sample_rows[getattr(self.split, part)]
@@ -59,7 +67,7 @@ class Dataset:
             "n_bars": float(len(self.bars)),
             "n_features": float(self.features.shape[1]),
             "n_samples": float(len(self.sample_rows)),
-            "warmup_bars": float(self.feature_pipeline.warmup_),
+            "input_lookback_bars": float(self.input_lookback),
             "train_end_row": float(self.train_end),
         }
         for part in ("train", "val", "test"):
@@ -97,11 +105,12 @@ def build_dataset(bars: pd.DataFrame, config: PipelineConfig, *, progress: bool 
     from factory.validation.splits import check_embargo
 
     fp = FeaturePipeline(config.features)
-    warmup = fp.warmup_bars()
-    # The embargo must cover the feature warm-up: checked before any work is done.
+    # Every input row reads this many bars back (features and HMM), whatever the data: known before any work.
+    warmup = max(fp.lookback_bars(), RegimeHMM(config.regimes).lookback)
+    # The embargo must cover it: checked before any work is done (fit_bundle adds the model's own window).
     check_embargo(config.split.embargo_bars, warmup, 0)
 
-    from factory.pipeline_run import data_calendar
+    from factory.data.loading import data_calendar
 
     min_bars = _min_bars(config, warmup)
     # Warnings were already reported when the data was read; here only errors matter (and the length).
@@ -165,6 +174,15 @@ def build_dataset(bars: pd.DataFrame, config: PipelineConfig, *, progress: bool 
 
 
 def _min_bars(config: PipelineConfig, warmup: int) -> int:
-    """Fewest bars that can give non-empty train, validation and test splits."""
-    gaps = 2 * (config.split.embargo_bars + config.split.purge_bars)
-    return warmup + gaps + 3 * max(config.labels.horizon, config.labels.tuning.horizon_range[1]) + 100
+    """Fewest bars that can give non-empty train, validation and test splits.
+
+    Every segment must hold some labelled samples (20 at least) after its gaps: the training segment after the
+    warm-up, the validation and test segments after the embargo that precedes them (and the purge at their end).
+    """
+    s = config.split
+    horizon = max(config.labels.horizon, config.labels.tuning.horizon_range[1])
+    room = s.purge_bars + horizon + 20  # a label's span, the purge, and 20 samples at least
+    test_frac = 1.0 - s.train_frac - s.val_frac
+    return max(warmup + 2 * (s.embargo_bars + s.purge_bars) + 3 * horizon + 100,
+               math.ceil((warmup + room) / s.train_frac),
+               math.ceil((s.embargo_bars + room) / min(s.val_frac, test_frac)))

@@ -18,7 +18,7 @@ def test_defaults_file_loads_and_matches_the_typed_defaults():
     cfg = load_pipeline_config()
     assert isinstance(cfg, PipelineConfig)
     assert cfg.contract == "MES"
-    assert cfg.split.purge_bars == 60 and cfg.split.embargo_bars == 1440
+    assert cfg.split.purge_bars == 60 and cfg.split.embargo_bars == 2000
 
 
 def test_unknown_key_is_an_error_naming_the_key(tmp_path):

@@ -52,8 +52,13 @@ class BarContext:
         return getattr(self, name)
 
     # --- shared indicators -------------------------------------------------------------------------
+    @property
+    def memory(self) -> float:
+        return self.config.recursion_memory
+
     def atr(self, n: int) -> np.ndarray:
-        return self._memo(("atr", n), lambda: ind.atr(self.high, self.low, self.close, n))
+        """Wilder ATR_n over its bounded window; lookback ``wilder_window(n)``."""
+        return self._memo(("atr", n), lambda: ind.atr(self.high, self.low, self.close, n, self.memory))
 
     def atr_den(self, n: int = 14) -> np.ndarray:
         """ATR_n floored at 1e-9 * close: a normaliser that never divides by (numerically) zero."""
@@ -63,7 +68,8 @@ class BarContext:
         return self._memo(("sma", n), lambda: ro.rolling_mean(self.close, n))
 
     def ema(self, n: int) -> np.ndarray:
-        return self._memo(("ema", n), lambda: ro.ema(self.close, 2.0 / (n + 1.0), n))
+        """EMA_n of the close over its bounded window; lookback ``ema_span_window(n) - 1``."""
+        return self._memo(("ema", n), lambda: ind.ema(self.close, n, self.memory))
 
     def rolling_max(self, col: str, n: int) -> np.ndarray:
         return self._memo(("max", col, n), lambda: ro.rolling_max(self.series(col), n))

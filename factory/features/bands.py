@@ -27,8 +27,10 @@ def names(cfg: FeatureConfig) -> list[str]:
     return out
 
 
-def warmup(cfg: FeatureConfig) -> int:
-    return max(max(cfg.band_windows), max(cfg.windows)) - 1
+def lookback(cfg: FeatureConfig) -> int:
+    m = cfg.recursion_memory
+    keltner = max(max(ind.ema_span_window(w, m) - 1, ind.wilder_window(w, m)) for w in cfg.band_windows)
+    return max(max(cfg.band_windows) - 1, max(cfg.windows) - 1, keltner)
 
 
 def compute(ctx: BarContext, put) -> None:

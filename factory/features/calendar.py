@@ -11,11 +11,15 @@ comes from the IANA time-zone rules, so daylight-saving shifts are handled. With
 * ``year_sin`` / ``year_cos`` = sin / cos(2 pi (UTC day of year) / 365.2425)
 * ``hour``, ``day_of_week``  = local hour (0-23) and d
 * ``session_minutes``        = (m - m0) mod 1440, minutes since the session opened
-* ``bars_since_open``        = bars since the first bar of the current session (0 on it)
+* ``bars_since_open``        = bars since the first bar of the current session (0 on it), at most
+  S - 1 with S = ``session_length / bar_freq`` the most bars a session holds
 * ``is_rth``                 = 1 inside regular trading hours (08:30-15:00 local, Monday-Friday), else 0
 * ``gap_log``                = ln(minutes since the previous bar / bar length): 0 for consecutive bars
 
-All depend on the bar's own timestamp and on earlier ones only.
+All depend on the bar's own timestamp and on earlier ones only, and on at most S - 1 earlier bars: the session
+a bar belongs to is known once the boundary before its first bar is in view, or once S bars of it are (then the
+session began at least S - 1 bars back, and features anchored on its open use the last S bars). Before either,
+the session-anchored values are NaN: a request that starts mid-session cannot know when the session opened.
 """
 
 from __future__ import annotations
@@ -39,8 +43,8 @@ def names(cfg: FeatureConfig) -> list[str]:
     return list(NAMES)
 
 
-def warmup(cfg: FeatureConfig) -> int:
-    return 1  # gap_log needs a previous bar
+def lookback(cfg: FeatureConfig) -> int:
+    return max(1, cfg.session_bars - 1)  # gap_log needs the previous bar
 
 
 def local_ns(ctx: BarContext) -> np.ndarray:
@@ -53,17 +57,26 @@ def local_ns(ctx: BarContext) -> np.ndarray:
     return ctx._memo(("local_ns",), build)
 
 
-def session_starts(ctx: BarContext) -> np.ndarray:
-    """Row position of the first bar of each bar's session (a new session starts at the local open time)."""
+def session_window_starts(ctx: BarContext) -> np.ndarray:
+    """First row of each bar's session-anchored window, or -1 where it cannot be known.
+
+    A session starts at the local open time. The window of bar t starts at its session's first bar, but never
+    more than S - 1 bars back (S = ``config.session_bars``). The first bar of the data is never taken for a
+    session start (the data may begin mid-session), so until a session boundary is in view the start is
+    unknown (-1), except from row S - 1 on, where the window is the last S bars either way.
+    """
 
     def build():
         open_ns = clock_minutes(ctx.config.session_open) * _NS_MIN
         key = (local_ns(ctx) - open_ns) // _NS_DAY
-        new = np.empty(key.shape[0], dtype=bool)
-        new[:1] = True
-        np.not_equal(key[1:], key[:-1], out=new[1:])
-        pos = np.where(new, np.arange(key.shape[0]), 0)
-        return np.maximum.accumulate(pos)
+        rows = np.arange(key.shape[0])
+        start = np.full(key.shape[0], -1, dtype=np.int64)
+        new = np.flatnonzero(key[1:] != key[:-1]) + 1
+        start[new] = new
+        np.maximum.accumulate(start, out=start)
+        start = np.maximum(start, rows - (ctx.config.session_bars - 1))
+        start[start < 0] = -1
+        return start
 
     return ctx._memo(("session_start",), build)
 
@@ -94,7 +107,8 @@ def compute(ctx: BarContext, put) -> None:
     put("hour", np.floor(m / 60.0))
     put("day_of_week", dow.astype(np.float64))
     put("session_minutes", np.mod(m - m0, 1440.0))
-    put("bars_since_open", (np.arange(ctx.n) - session_starts(ctx)).astype(np.float64))
+    start = session_window_starts(ctx)
+    put("bars_since_open", np.where(start >= 0, np.arange(ctx.n) - start, np.nan).astype(np.float64))
     r0, r1 = (clock_minutes(x) for x in cfg.rth)
     put("is_rth", ((dow < 5) & (m >= r0) & (m < r1)).astype(np.float64))
     gap = np.full(ctx.n, np.nan)

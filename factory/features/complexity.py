@@ -26,8 +26,11 @@ def names(cfg: FeatureConfig) -> list[str]:
     return out
 
 
-def warmup(cfg: FeatureConfig) -> int:
-    return max(max(cfg.band_windows) + 1, max(cfg.windows) + max(cfg.hurst_lags) - 1)
+def lookback(cfg: FeatureConfig) -> int:
+    # w sign patterns (r_{t-1}, r_t) read w + 1 returns, i.e. w + 1 bars back; the q-bar variance ratio
+    # takes the std of L q-bar returns (q + L - 1 bars back) against that of L 1-bar returns (L back).
+    big = max(cfg.windows)
+    return max(max(cfg.band_windows) + 1, big + max(cfg.hurst_lags) - 1, big)
 
 
 @njit(cache=True, nogil=True)

@@ -1,9 +1,10 @@
-"""The causal feature set: :func:`compute_features`, :func:`feature_names` and :func:`warmup_bars`.
+"""The causal, bounded-memory feature set: :func:`compute_features`, :func:`feature_names`, :func:`lookback_bars`.
 
-The value of every feature at row t depends only on bars 0..t (the tests perturb and truncate the future to
-prove it for every column). Rows before :func:`warmup_bars` may hold NaN; from there on every feature is
-finite on valid bars (positive prices, high >= max(open, close) >= min(open, close) >= low, volume >= 0,
-increasing timestamps).
+The value of every feature at row t depends only on bars t - L .. t, L = :func:`lookback_bars` (each family
+declares its own lookback; the tests perturb and truncate the future, and cut the past to exactly L bars, to
+prove both for every column). Rows before L may hold NaN; from there on every feature is finite on valid bars
+(positive prices, high >= max(open, close) >= min(open, close) >= low, volume >= 0, increasing timestamps)
+and equal, up to rounding, to what any longer history gives at the same bar.
 """
 
 from __future__ import annotations
@@ -55,10 +56,20 @@ def feature_families(config: FeatureConfig | dict | None = None) -> dict[str, li
     return {fam.__name__.rsplit(".", 1)[-1]: fam.names(cfg) for fam in FAMILIES}
 
 
-def warmup_bars(config: FeatureConfig | dict | None = None) -> int:
-    """Rows before this index may contain NaN; from this row on every feature is finite on valid bars."""
+def family_lookbacks(config: FeatureConfig | dict | None = None) -> dict[str, int]:
+    """Declared lookback of each family (``{"momentum": 354, ...}``)."""
     cfg = _config(config)
-    return max(fam.warmup(cfg) for fam in FAMILIES)
+    return {fam.__name__.rsplit(".", 1)[-1]: int(fam.lookback(cfg)) for fam in FAMILIES}
+
+
+def lookback_bars(config: FeatureConfig | dict | None = None) -> int:
+    """Bars before t that the features at t read: every feature at t is a function of bars t - L .. t."""
+    return max(family_lookbacks(config).values())
+
+
+def warmup_bars(config: FeatureConfig | dict | None = None) -> int:
+    """First row whose features are all defined: the lookback (rows before it may hold NaN)."""
+    return lookback_bars(config)
 
 
 def check_input(bars) -> None:

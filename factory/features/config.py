@@ -8,14 +8,24 @@ Window lengths count bars. Which family uses which setting:
 * ``band_windows``: Bollinger and Keltner bands, VWAP distances, volume z-scores, Roll spread, sign entropy;
 * ``stat_windows``: higher moments and correlations (skew, kurtosis, autocorrelation, Amihud);
 * the indicator periods: RSI, MACD, ROC, stochastic / Williams %R / ADX / MFI (``oscillator_periods``), CCI, ATR;
-* ``higher_timeframes``: features of completed higher-time-frame bars (``htf_window`` and ``htf_period``
-  on those bars); ``bar_freq`` is the nominal spacing of the input bars, used only to turn the
-  higher-time-frame warm-up into a number of input bars;
-* ``session_tz`` / ``session_open`` / ``rth``: the exchange calendar (CME Globex equity futures by default).
+* ``higher_timeframes``: features of completed higher-time-frame bars (``htf_period`` on those bars, every one
+  of them over the last ``htf_window`` completed ones); ``bar_freq`` is the smallest spacing of the input
+  bars, which turns the higher-time-frame and session lookbacks into a number of input bars (bars closer
+  together than ``bar_freq`` are an error when higher time frames are on);
+* ``session_tz`` / ``session_open`` / ``rth``: the exchange calendar (CME Globex equity futures by default);
+  ``session_length`` is the longest session (Globex: 17:00 to 16:00, 23 hours): features accumulated since
+  the session opened (session VWAP, bars since the open) read at most ``session_length / bar_freq`` bars;
+* ``recursion_memory``: recursive smoothers (EMA, Wilder's averages) keep ``ceil(recursion_memory / alpha)``
+  bars, leaving out a weight of about ``e^-recursion_memory``.
+
+Every feature has a declared lookback (:func:`factory.features.lookback_bars`): its value at bar t is a
+function of bars t - lookback .. t only, so a served request of ``lookback + 1`` bars computes exactly what
+training computed at that bar.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import pandas as pd
@@ -64,15 +74,19 @@ class FeatureConfig(StrictConfig):
     htf_window: int = Field(20, ge=2)
     htf_period: int = Field(14, ge=2)
     bar_freq: str = "1min"
+    recursion_memory: float = Field(5.0, ge=1.0, le=50.0)
     fracdiff_d: float = Field(0.4, gt=0, lt=1)
     fracdiff_threshold: float = Field(1e-4, gt=0)
     session_tz: str = "America/Chicago"
     session_open: str = "17:00"
+    session_length: str = "23h"
     rth: tuple[str, str] = ("08:30", "15:00")
     # Scaling fitted on training rows only: "robust" (median / IQR) or "standard" (mean / std).
     scaling: Literal["robust", "standard", "none"] = "robust"
     clip: float = Field(10.0, gt=0)
-    dtype: Literal["float32", "float64"] = "float32"
+    # float64 by default: model inputs then carry the features' full precision, so the rounding differences
+    # between a short served request and the full history (~1e-14) never move a value by a float32 step.
+    dtype: Literal["float32", "float64"] = "float64"
 
     @field_validator("windows", "band_windows", "cci_periods", "oscillator_periods")
     @classmethod
@@ -105,7 +119,7 @@ class FeatureConfig(StrictConfig):
                 raise ValueError("each pair is (fast, slow) with 2 <= fast < slow")
         return v
 
-    @field_validator("higher_timeframes", "bar_freq")
+    @field_validator("higher_timeframes", "bar_freq", "session_length")
     @classmethod
     def _freqs(cls, v):
         for f in (v,) if isinstance(v, str) else v:
@@ -149,4 +163,15 @@ class FeatureConfig(StrictConfig):
                 raise ValueError(f"higher time frame {f!r} must be longer than bar_freq {self.bar_freq!r}")
         if max(self.hurst_lags) >= max(self.windows):
             raise ValueError("hurst_lags must be shorter than the largest window")
+        if pd.Timedelta(self.session_length) > pd.Timedelta("24h"):
+            raise ValueError(f"session_length {self.session_length!r} is longer than a day")
         return self
+
+    def bars_in(self, span: str) -> int:
+        """Most input bars a span of clock time can hold (bars are at least ``bar_freq`` apart)."""
+        return math.ceil(pd.Timedelta(span) / pd.Timedelta(self.bar_freq))
+
+    @property
+    def session_bars(self) -> int:
+        """Most bars of one session: what session-anchored features read at most."""
+        return self.bars_in(self.session_length)

@@ -47,7 +47,7 @@ def names(cfg: FeatureConfig) -> list[str]:
     return list(NAMES)
 
 
-def warmup(cfg: FeatureConfig) -> int:
+def lookback(cfg: FeatureConfig) -> int:
     return len(fracdiff_weights(cfg.fracdiff_d, cfg.fracdiff_threshold)) - 1 + max(cfg.windows) - 1
 
 

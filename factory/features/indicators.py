@@ -1,63 +1,68 @@
-"""Causal technical indicators shared by the feature set, the labels and the regimes.
+"""Causal, bounded-memory technical indicators shared by the feature set, the labels and the regimes.
 
 Every function takes NumPy float64 arrays aligned on bars and returns arrays of the same length whose value at
-bar t depends only on bars <= t. Leading values without a full window are NaN.
+bar t depends only on bars t - L .. t for a fixed lookback L (given per function); leading values without a
+full lookback are NaN. A served request that holds exactly L + 1 bars therefore sees the same values as the
+full history (up to rounding).
 
-Recursive smoothers (EMA, Wilder) are seeded with the first available value, the pandas ``ewm(adjust=False)``
-convention, where TA-Lib seeds them with a simple average of the first ``n`` values. The two agree to
-rounding once ``(1 - alpha)^k`` has decayed (a few hundred bars for 14-bar Wilder smoothing); the NaN
-warm-up lengths are TA-Lib's. Degenerate windows (no range, no volume) give the indicator's neutral value
-(RSI 50, %K 50, CCI 0, ...) rather than NaN, so features stay finite on flat overnight stretches.
+Recursive smoothers (EMA, Wilder's averages in RSI, ATR, ADX, MACD's EMAs) are TA-Lib's recursions with their
+memory cut at ``W`` bars (:func:`factory.features.rolling.ewm_window`): y_t = sum_{j<W} a (1 - a)^j x_{t-j}
+/ (1 - (1 - a)^W). With ``W = ceil(memory / a)`` the weight an unbounded recursion would put before the window
+is (1 - a)^W ~ e^-memory (0.7 % for the default memory 5), so values stay within a fraction of a percent of
+TA-Lib's unbounded, SMA-seeded ones, while no value remembers where the series started. Degenerate windows (no
+range, no volume, no gains or losses) give the indicator's neutral value (RSI 50, %K 50, CCI 0, ...) rather
+than NaN, so features stay finite on flat overnight stretches.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
-from factory.features.rolling import ema as _ema
-from factory.features.rolling import rolling_linreg, rolling_max, rolling_mean, rolling_mean_std, rolling_min
-from factory.features.rolling import rolling_std, williams_r_fused
+from factory.features.rolling import ewm_window, rolling_linreg, rolling_max, rolling_mean, rolling_mean_std
+from factory.features.rolling import rolling_min, rolling_std, williams_r_fused
+
+# Memory of the recursive smoothers in units of 1 / alpha: the weight left out is about e^-DEFAULT_MEMORY.
+DEFAULT_MEMORY = 5.0
 
 
 def _f64(x) -> np.ndarray:
     return np.ascontiguousarray(x, dtype=np.float64)
 
 
+def wilder_window(n: int, memory: float = DEFAULT_MEMORY) -> int:
+    """Bars kept by Wilder's smoothing of period n (alpha = 1/n): ``ceil(memory * n)``."""
+    return max(1, math.ceil(memory * n - 1e-9))
+
+
+def ema_span_window(n: int, memory: float = DEFAULT_MEMORY) -> int:
+    """Bars kept by an EMA of span n (alpha = 2 / (n + 1)): ``ceil(memory * (n + 1) / 2)``."""
+    return max(1, math.ceil(memory * (n + 1) / 2.0 - 1e-9))
+
+
+def wilder(x: np.ndarray, n: int, memory: float = DEFAULT_MEMORY) -> np.ndarray:
+    """Wilder's smoothing (alpha = 1/n) over the last :func:`wilder_window` bars."""
+    return ewm_window(x, 1.0 / n, wilder_window(n, memory))
+
+
 def true_range(high: np.ndarray, low: np.ndarray, close: np.ndarray) -> np.ndarray:
-    """max(high - low, |high - prev close|, |low - prev close|); the first bar uses high - low."""
-    prev = np.empty_like(close)
-    prev[0] = np.nan
-    prev[1:] = close[:-1]
-    tr = np.fmax(high - low, np.fmax(np.abs(high - prev), np.abs(low - prev)))
+    """max(high - low, |high - prev close|, |low - prev close|); NaN on the first bar, which has no previous
+    close (taking high - low there would make the value depend on where the series starts)."""
+    h, lo, c = _f64(high), _f64(low), _f64(close)
+    tr = np.empty_like(c)
+    tr[:1] = np.nan
+    prev = c[:-1]
+    np.maximum(h[1:] - lo[1:], np.maximum(np.abs(h[1:] - prev), np.abs(lo[1:] - prev)), out=tr[1:])
     return tr
 
 
-@njit(cache=True, nogil=True)
-def _atr_k(h, lo, c, n, out):
-    # true range and its Wilder average in one pass (no temporaries)
-    m = c.shape[0]
-    alpha = 1.0 / n
-    beta = 1.0 - alpha
-    y = 0.0
-    for i in range(m):
-        tr = h[i] - lo[i]
-        if i > 0:
-            tr = max(tr, max(abs(h[i] - c[i - 1]), abs(lo[i] - c[i - 1])))
-        y = tr if i == 0 else beta * y + alpha * tr
-        out[i] = y if i >= n - 1 else np.nan
-
-
-def atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, window: int = 14) -> np.ndarray:
-    """Wilder's average true range (an EMA with alpha = 1/window), NaN for the first ``window - 1`` bars.
-
-    Same values as ``pd.Series(true_range(...)).ewm(alpha=1/window, adjust=False, min_periods=window).mean()``
-    (seeded with the first bar's high - low).
-    """
-    c = _f64(close)
-    out = np.empty(c.shape[0])
-    _atr_k(_f64(high), _f64(low), c, int(window), out)
-    return out
+def atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, window: int = 14,
+        memory: float = DEFAULT_MEMORY) -> np.ndarray:
+    """Wilder's average true range (alpha = 1/window) over the last ``W = wilder_window(window, memory)`` true
+    ranges; lookback W bars (the oldest true range reads the close before it), NaN before."""
+    return wilder(true_range(high, low, close), window, memory)
 
 
 def sma(x: np.ndarray, n: int) -> np.ndarray:
@@ -65,9 +70,9 @@ def sma(x: np.ndarray, n: int) -> np.ndarray:
     return rolling_mean(_f64(x), n)
 
 
-def ema(x: np.ndarray, n: int) -> np.ndarray:
-    """EMA with alpha = 2 / (n + 1), NaN for the first n - 1 bars."""
-    return _ema(_f64(x), 2.0 / (n + 1.0), n)
+def ema(x: np.ndarray, n: int, memory: float = DEFAULT_MEMORY) -> np.ndarray:
+    """EMA with alpha = 2 / (n + 1) over the last ``W = ema_span_window(n, memory)`` bars; lookback W - 1."""
+    return ewm_window(_f64(x), 2.0 / (n + 1.0), ema_span_window(n, memory))
 
 
 def stddev(x: np.ndarray, n: int) -> np.ndarray:
@@ -83,79 +88,44 @@ def roc(close: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-@njit(cache=True, nogil=True)
-def _rsi_k(c, n, out):
-    # Fused: Wilder averages of gains and losses in one pass, no temporaries.
-    m = c.shape[0]
-    alpha = 1.0 / n
-    ag = 0.0
-    al = 0.0
-    out[0] = np.nan
-    for i in range(1, m):
-        d = c[i] - c[i - 1]
-        g = d if d > 0 else 0.0
-        lo = -d if d < 0 else 0.0
-        if i == 1:
-            ag = g
-            al = lo
-        else:
-            ag += alpha * (g - ag)
-            al += alpha * (lo - al)
-        if i >= n:
-            tot = ag + al
-            out[i] = 100.0 * ag / tot if tot > 0 else 50.0
-        else:
-            out[i] = np.nan
-
-
-def rsi(close: np.ndarray, n: int = 14) -> np.ndarray:
-    """Wilder's RSI = 100 * AG / (AG + AL), AG/AL Wilder averages (alpha = 1/n) of gains / losses; 50 if flat."""
+def rsi(close: np.ndarray, n: int = 14, memory: float = DEFAULT_MEMORY, *, window: int | None = None) -> np.ndarray:
+    """Wilder's RSI = 100 * AG / (AG + AL), AG / AL Wilder averages (alpha = 1/n) of the last
+    ``W = wilder_window(n, memory)`` (or ``window``) gains / losses; 50 when the window has neither. Lookback W."""
     c = _f64(close)
-    out = np.empty(c.shape[0])
-    if c.shape[0]:
-        _rsi_k(c, int(n), out)
+    d = np.empty_like(c)
+    d[:1] = np.nan
+    np.subtract(c[1:], c[:-1], out=d[1:])
+    w = wilder_window(n, memory) if window is None else int(window)
+    gain = ewm_window(np.maximum(d, 0.0), 1.0 / n, w)
+    loss = ewm_window(np.maximum(-d, 0.0), 1.0 / n, w)
+    tot = gain + loss
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = 100.0 * gain / tot
+    out[tot == 0] = 50.0
     return out
 
 
-@njit(cache=True, nogil=True)
-def _macd_k(c, fast, slow, signal, line, sig, hist):
-    a_f = 2.0 / (fast + 1.0)
-    a_s = 2.0 / (slow + 1.0)
-    a_g = 2.0 / (signal + 1.0)
-    ef = c[0]
-    es = c[0]
-    g = 0.0
-    for i in range(c.shape[0]):
-        if i > 0:
-            ef += a_f * (c[i] - ef)
-            es += a_s * (c[i] - es)
-        if i < slow - 1:
-            line[i] = np.nan
-            sig[i] = np.nan
-            hist[i] = np.nan
-            continue
-        ln = ef - es
-        line[i] = ln
-        g = ln if i == slow - 1 else g + a_g * (ln - g)
-        if i >= slow + signal - 2:
-            sig[i] = g
-            hist[i] = ln - g
-        else:
-            sig[i] = np.nan
-            hist[i] = np.nan
-
-
-def macd(close: np.ndarray, fast: int = 12, slow: int = 26, signal: int = 9):
+def macd(close: np.ndarray, fast: int = 12, slow: int = 26, signal: int = 9, memory: float = DEFAULT_MEMORY):
     """(line, signal, histogram): line = EMA_fast - EMA_slow, signal = EMA_signal(line), hist = line - signal.
 
-    EMAs seeded with the first close; the line is NaN for the first slow - 1 bars and the signal for the
-    first slow + signal - 2 (TA-Lib's warm-up).
+    Bounded EMAs (:func:`ema`); the line's lookback is ``Ws - 1`` and the signal's ``Ws + Wg - 2`` with
+    ``Ws, Wg = ema_span_window(slow / signal, memory)``.
     """
     c = _f64(close)
-    outs = tuple(np.empty(c.shape[0]) for _ in range(3))
-    if c.shape[0]:
-        _macd_k(c, int(fast), int(slow), int(signal), *outs)
-    return outs
+    line = ema(c, fast, memory) - ema(c, slow, memory)
+    sig = ema(line, signal, memory)
+    return line, sig, line - sig
+
+
+@njit(cache=True, nogil=True)
+def _ring_sum(buf, count):
+    # Oldest first: the same additions in the same order whichever slot the ring started at, so the sum
+    # does not depend on where the series began (not even in the last bit).
+    m = buf.shape[0]
+    s = 0.0
+    for j in range(m):
+        s += buf[(count + j) % m]
+    return s
 
 
 @njit(cache=True, nogil=True)
@@ -176,12 +146,12 @@ def _stoch_k(c, hh, ll, sk, sd, k_out, d_out):
         nf += 1
         if nf < sk:
             continue
-        kv = fast.sum() / sk
+        kv = _ring_sum(fast, nf) / sk
         k_out[i] = kv
         slow[ns % sd] = kv
         ns += 1
         if ns >= sd:
-            d_out[i] = slow.sum() / sd
+            d_out[i] = _ring_sum(slow, ns) / sd
 
 
 def stochastic(high, low, close, n: int = 14, smooth_k: int = 3, smooth_d: int = 3, *, hh=None, ll=None):
@@ -218,23 +188,20 @@ def williams_r(high, low, close, n: int = 14, *, hh=None, ll=None) -> np.ndarray
 
 @njit(cache=True, nogil=True)
 def _cci_k(h, lo, c, n, tp, out):
-    # The mean absolute deviation needs the current mean, so each bar scans its window: O(n * w), the
-    # same cost as TA-Lib. The mean itself is a running sum.
+    # The mean absolute deviation needs the window's mean, so each bar scans its window twice (mean, then
+    # deviation): O(n * w), TA-Lib's cost, and each value is computed from its own window alone, in the same
+    # order wherever the series starts. A flat window gives exactly md = 0 (no rounding residue of a
+    # running mean), hence exactly CCI 0.
     m = c.shape[0]
     for i in range(m):
         tp[i] = (h[i] + lo[i] + c[i]) / 3.0
-    s = 0.0
     for i in range(m):
-        s += tp[i]
-        if i >= n:
-            s -= tp[i - n]
         if i < n - 1:
             out[i] = np.nan
             continue
-        if i % 1024 == 0:  # stop rounding drift of the running sum
-            s = 0.0
-            for j in range(i - n + 1, i + 1):
-                s += tp[j]
+        s = 0.0
+        for j in range(i - n + 1, i + 1):
+            s += tp[j]
         mu = s / n
         md = 0.0
         for j in range(i - n + 1, i + 1):
@@ -252,59 +219,52 @@ def cci(high, low, close, n: int = 20) -> np.ndarray:
     return out
 
 
+def directional_movement(high, low):
+    """(DM+, DM-): DM+ = h_t - h_{t-1} if it exceeds l_{t-1} - l_t and is > 0, else 0 (DM- alike); NaN on bar 0."""
+    h, lo = _f64(high), _f64(low)
+    up = np.full(h.shape[0], np.nan)
+    dn = np.full(h.shape[0], np.nan)
+    u = h[1:] - h[:-1]
+    d = lo[:-1] - lo[1:]
+    up[1:] = np.where((u > d) & (u > 0), u, 0.0)
+    dn[1:] = np.where((d > u) & (d > 0), d, 0.0)
+    return up, dn
+
+
+def adx(high, low, close, n: int = 14, memory: float = DEFAULT_MEMORY):
+    """(ADX, +DI, -DI), Wilder (1978): DI+- = 100 * W(DM+-) / W(TR), DX = 100 * |DI+ - DI-| / (DI+ + DI-),
+    ADX = W(DX); W is Wilder's smoothing over ``Wn = wilder_window(n, memory)`` bars. DI 0 without range,
+    DX 0 without movement. Lookback Wn for the DIs, 2 Wn - 1 for the ADX."""
+    up, dn = directional_movement(high, low)
+    tr = wilder(true_range(high, low, close), n, memory)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pdi = np.where(tr > 0, 100.0 * wilder(up, n, memory) / tr, 0.0)
+        mdi = np.where(tr > 0, 100.0 * wilder(dn, n, memory) / tr, 0.0)
+        tot = pdi + mdi
+        dx = np.where(tot > 0, 100.0 * np.abs(pdi - mdi) / tot, 0.0)
+    nan = np.isnan(tr)
+    for a in (pdi, mdi, dx):
+        a[nan] = np.nan
+    return wilder(dx, n, memory), pdi, mdi
+
+
 @njit(cache=True, nogil=True)
-def _adx_k(h, lo, c, n, adx, pdi, mdi):
-    m = c.shape[0]
-    alpha = 1.0 / n
-    sp = 0.0
-    sm = 0.0
-    st = 0.0
-    ax = 0.0
-    for i in range(min(m, n)):
-        adx[i] = np.nan
-        pdi[i] = np.nan
-        mdi[i] = np.nan
-    for i in range(1, m):
-        up = h[i] - h[i - 1]
-        dn = lo[i - 1] - lo[i]
-        p = up if (up > dn and up > 0) else 0.0
-        q = dn if (dn > up and dn > 0) else 0.0
-        tr = max(h[i] - lo[i], max(abs(h[i] - c[i - 1]), abs(lo[i] - c[i - 1])))
-        if i == 1:
-            sp = p
-            sm = q
-            st = tr
-        else:
-            sp += alpha * (p - sp)
-            sm += alpha * (q - sm)
-            st += alpha * (tr - st)
-        if i >= n:
-            a = 100.0 * sp / st if st > 0 else 0.0
-            b = 100.0 * sm / st if st > 0 else 0.0
-            pdi[i] = a
-            mdi[i] = b
-            dx = 100.0 * abs(a - b) / (a + b) if a + b > 0 else 0.0
-            ax = dx if i == n else ax + alpha * (dx - ax)
-            adx[i] = ax if i >= 2 * n - 1 else np.nan
-
-
-def adx(high, low, close, n: int = 14):
-    """(ADX, +DI, -DI), Wilder (1978): DM+ = h_t - h_{t-1} if it exceeds l_{t-1} - l_t and is > 0 (DM- alike),
-    DI+- = 100 * W(DM+-) / W(TR), DX = 100 * |DI+ - DI-| / (DI+ + DI-), ADX = W(DX); W is Wilder smoothing."""
-    c = _f64(close)
-    outs = tuple(np.empty(c.shape[0]) for _ in range(3))
-    _adx_k(_f64(high), _f64(low), c, int(n), *outs)
-    return outs
+def _nonzero(x) -> int:
+    return 1 if x != 0.0 else 0
 
 
 @njit(cache=True, nogil=True)
 def _mfi_k(h, lo, c, v, n, out):
-    # Positive / negative money flows and their n-bar sums in one pass (ring buffers of the flows).
+    # Positive / negative money flows and their n-bar sums in one pass (ring buffers of the flows, which are
+    # summed afresh, oldest first, every n bars). Counts of the non-zero flows in the window make a window
+    # without flow exactly 50, whatever rounding the running sums carry.
     m = c.shape[0]
     pos = np.zeros(n)
     neg = np.zeros(n)
     sp = 0.0
     sn = 0.0
+    cp = 0
+    cn = 0
     prev = (h[0] + lo[0] + c[0]) / 3.0 if m else 0.0
     out[: min(m, n)] = np.nan
     k = 0
@@ -314,6 +274,8 @@ def _mfi_k(h, lo, c, v, n, out):
         p = f if tp > prev else 0.0
         q = f if tp < prev else 0.0
         prev = tp
+        cp += _nonzero(p) - _nonzero(pos[k])
+        cn += _nonzero(q) - _nonzero(neg[k])
         sp += p - pos[k]
         sn += q - neg[k]
         pos[k] = p
@@ -321,19 +283,18 @@ def _mfi_k(h, lo, c, v, n, out):
         k += 1
         if k == n:
             k = 0
-            sp = 0.0
-            sn = 0.0
-            for j in range(n):  # stop rounding drift
-                sp += pos[j]
-                sn += neg[j]
+            sp = _ring_sum(pos, 0)
+            sn = _ring_sum(neg, 0)
         if i >= n:
-            tot = sp + sn
-            out[i] = 100.0 * sp / tot if tot > 0 else 50.0
+            a = sp if cp else 0.0
+            b = sn if cn else 0.0
+            tot = a + b
+            out[i] = 100.0 * a / tot if tot > 0 else 50.0
 
 
 def mfi(high, low, close, volume, n: int = 14) -> np.ndarray:
     """Money flow index 100 * P / (P + N), P (N) = n-bar sum of tp * v over bars whose typical price rose
-    (fell); 50 when there was no flow."""
+    (fell); 50 when there was no flow. Lookback n (each flow compares with the bar before)."""
     c = _f64(close)
     out = np.empty(c.shape[0])
     _mfi_k(_f64(high), _f64(low), c, _f64(volume), int(n), out)
@@ -341,7 +302,12 @@ def mfi(high, low, close, volume, n: int = 14) -> np.ndarray:
 
 
 def obv(close, volume) -> np.ndarray:
-    """On-balance volume: cumulative sum of sign(c_t - c_{t-1}) * v_t, starting at v_0 (TA-Lib's seed)."""
+    """On-balance volume: cumulative sum of sign(c_t - c_{t-1}) * v_t, starting at v_0 (TA-Lib's seed).
+
+    Unbounded memory (every value depends on where the series starts), so no feature uses it: the feature set
+    takes its windowed change instead (``obv_flow``, :mod:`factory.features.volume`). Kept as the reference the
+    benchmark compares with TA-Lib.
+    """
     c = _f64(close)
     flow = np.empty_like(c)
     flow[:1] = volume[:1]

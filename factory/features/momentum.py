@@ -1,4 +1,4 @@
-"""Momentum oscillators (definitions in :mod:`factory.features.indicators`).
+"""Momentum oscillators (definitions, bounded recursions included, in :mod:`factory.features.indicators`).
 
 * ``rsi_{n}``: Wilder RSI in [0, 100]
 * ``macd_{f}_{s}_{line,signal,hist}``: MACD line, signal and histogram divided by the close (scale-free),
@@ -31,26 +31,29 @@ def names(cfg: FeatureConfig) -> list[str]:
     return out
 
 
-def warmup(cfg: FeatureConfig) -> int:
+def lookback(cfg: FeatureConfig) -> int:
+    m = cfg.recursion_memory
     return max(
-        max(cfg.rsi_periods),
-        max(s + g - 2 for _, s, g in cfg.macd),
+        max(ind.wilder_window(n, m) for n in cfg.rsi_periods),
+        max(ind.ema_span_window(s, m) + ind.ema_span_window(g, m) - 2 for _, s, g in cfg.macd),
+        ind.wilder_window(14, m),  # the ATR(14) the MACD is divided by
         max(cfg.roc_periods),
-        max(cfg.oscillator_periods) + 3,
+        max(cfg.oscillator_periods) + 3,  # n-bar channel, then two 3-bar averages
         max(cfg.cci_periods) - 1,
-        14,
+        max(cfg.oscillator_periods),  # MFI: n flows, each against the bar before
     )
 
 
 def compute(ctx: BarContext, put) -> None:
     cfg = ctx.config
     h, lo, c, v = ctx.high, ctx.low, ctx.close, ctx.volume
+    m = ctx.memory
     for n in cfg.rsi_periods:
-        put(f"rsi_{n}", ind.rsi(c, n))
+        put(f"rsi_{n}", ind.rsi(c, n, m))
     atr = ctx.atr_den(14)
     for f, s, g in cfg.macd:
         p = f"macd_{f}_{s}"
-        line, sig, hist = ind.macd(c, f, s, g)
+        line, sig, hist = ind.macd(c, f, s, g, m)
         put(f"{p}_line", line / c)
         put(f"{p}_signal", sig / c)
         put(f"{p}_hist", hist / c)

@@ -1,7 +1,7 @@
 """FeaturePipeline: causal features plus a scaling fitted on training rows only.
 
 ``fit(bars, train_end)`` computes the features of ``bars[:train_end]`` (later bars are never even looked at)
-and learns per-feature centre and scale on the rows ``[warmup, train_end)``:
+and learns per-feature centre and scale on the rows ``[lookback, train_end)``:
 
 * ``robust``:   centre = median, scale = interquartile range (q75 - q25)
 * ``standard``: centre = mean,   scale = standard deviation
@@ -11,7 +11,7 @@ A scale that is zero or not finite (a constant feature) becomes 1. ``transform``
 clip((x - centre) / scale, -clip, clip), NaN kept (warm-up rows).
 
 The fitted state is plain data: ``save(dir)`` writes ``feature_pipeline.json`` (configuration, feature names,
-warm-up, versions) and ``feature_scaling.npz`` (centre and scale arrays, loaded with ``allow_pickle=False``).
+lookback, versions) and ``feature_scaling.npz`` (centre and scale arrays, loaded with ``allow_pickle=False``).
 """
 
 from __future__ import annotations
@@ -25,10 +25,12 @@ import pandas as pd
 
 from factory import __version__
 from factory.errors import FactoryError
-from factory.features.compute import check_input, compute_features, feature_names, warmup_bars
+from factory.features.compute import check_input, compute_features, feature_names, lookback_bars
 from factory.features.config import FeatureConfig
 
-STATE_FORMAT = 1
+# 2: bounded-memory features (every value a function of the last `lookback` bars); format-1 states hold
+# the unbounded definitions and cannot be served as trained.
+STATE_FORMAT = 2
 JSON_NAME = "feature_pipeline.json"
 NPZ_NAME = "feature_scaling.npz"
 
@@ -52,28 +54,28 @@ class FeaturePipeline:
             return FeatureConfig.from_dict(cfg, where="features")
         return cfg
 
-    def warmup_bars(self) -> int:
-        """Bars of history the features need (available before fitting)."""
-        return warmup_bars(self._cfg())
+    def lookback_bars(self) -> int:
+        """Bars before t that the features at t read (available before fitting)."""
+        return lookback_bars(self._cfg())
 
     def fit(
         self, bars: pd.DataFrame, train_end: int | pd.Timestamp | None = None, y: Any = None
     ) -> FeaturePipeline:
-        """Learn the scaling on rows [warmup, train_end) (``train_end``: a row position or a timestamp,
+        """Learn the scaling on rows [lookback, train_end) (``train_end``: a row position or a timestamp,
         exclusive; None = all rows). Rows at or after ``train_end`` are discarded before any computation."""
         cfg = self._cfg()
         check_input(bars)
         end = _end_row(bars, train_end)
-        warm = warmup_bars(cfg)
+        warm = lookback_bars(cfg)
         if end <= warm:
             raise FactoryError(
-                f"no training rows after the feature warm-up: train_end is row {end} but features need {warm} "
+                f"no training rows after the feature lookback: train_end is row {end} but features need {warm} "
                 "bars of history; give more training bars or shorter windows"
             )
         X = compute_features(bars.iloc[:end], cfg).to_numpy()[warm:]
         center, scale = _scaling_stats(X, cfg.scaling)
         self.feature_names_ = feature_names(cfg)
-        self.warmup_ = warm
+        self.lookback_ = warm
         self.center_ = center
         self.scale_ = scale
         self.n_train_rows_ = int(X.shape[0])
@@ -150,17 +152,18 @@ class FeaturePipeline:
             "factory_version": __version__,
             "config": self.config_.model_dump(mode="json"),
             "feature_names": list(self.feature_names_),
-            "warmup": int(self.warmup_),
+            "lookback": int(self.lookback_),
             "n_train_rows": int(self.n_train_rows_),
         }
 
     @classmethod
     def _restore(cls, meta: dict, center: np.ndarray, scale: np.ndarray) -> FeaturePipeline:
-        missing = [k for k in ("format", "config", "feature_names", "warmup", "n_train_rows") if k not in meta]
+        if meta.get("format") != STATE_FORMAT:
+            raise FactoryError(f"unsupported feature pipeline format {meta.get('format')!r} (expected {STATE_FORMAT}); "
+                               "a model saved by an older version must be retrained")
+        missing = [k for k in ("config", "feature_names", "lookback", "n_train_rows") if k not in meta]
         if missing:
             raise FactoryError(f"saved feature pipeline state lacks {missing}")
-        if meta.get("format") != STATE_FORMAT:
-            raise FactoryError(f"unsupported feature pipeline format {meta.get('format')!r} (expected {STATE_FORMAT})")
         cfg = FeatureConfig.from_dict(meta["config"], where="feature_pipeline.config")
         names = feature_names(cfg)
         if names != list(meta["feature_names"]):
@@ -170,7 +173,7 @@ class FeaturePipeline:
         obj = cls(cfg)
         obj.config_ = cfg
         obj.feature_names_ = names
-        obj.warmup_ = int(meta["warmup"])
+        obj.lookback_ = int(meta["lookback"])
         obj.n_train_rows_ = int(meta["n_train_rows"])
         obj.center_ = np.asarray(center, dtype=np.float64)
         obj.scale_ = np.asarray(scale, dtype=np.float64)

@@ -28,7 +28,9 @@ def names(cfg: FeatureConfig) -> list[str]:
     return out
 
 
-def warmup(cfg: FeatureConfig) -> int:
+def lookback(cfg: FeatureConfig) -> int:
+    # ret_log_h reads h bars back; ret_z the longest window of returns (one more close); the lag-1
+    # autocorrelation pairs each return with the one before it.
     return max(max(cfg.return_horizons), max(cfg.windows), max(cfg.stat_windows) + 1)
 
 

@@ -1,7 +1,10 @@
 """Causal rolling-window and recursive primitives (numba kernels).
 
 Every kernel walks the bars once, oldest first, so the value at bar t is built from bars <= t only; no value
-depends on the array length or on later elements. Windows count bars, not clock time.
+depends on the array length or on later elements. Windows count bars, not clock time. Memory is bounded too:
+the value at t is a function of the last ``w`` inputs only (recursive smoothers included, see
+:func:`ewm_window`), so it is the same whether the series starts long before t or just ``w`` bars before it,
+up to rounding (the running sums of different starts are rebuilt at different bars).
 
 Conventions shared by the window functions:
 
@@ -13,8 +16,10 @@ Conventions shared by the window functions:
   scratch every ``max(4 w, 64)`` bars (the anchor too). Centring removes the cancellation of
   ``sum(x^2) - sum(x)^2 / w`` on price-level inputs and the rebuild stops rounding drift from accumulating
   over millions of bars;
-* a variance within rounding of zero relative to the window's second moment is set to exactly 0, so flat
-  windows (common in quiet overnight futures bars) give exact zeros, not noise;
+* a variance within rounding of zero relative to the window's second moment is set to exactly 0, and a sum
+  over a window of exact zeros is exactly 0 (a count of the window's non-zero inputs tells), so flat windows
+  (common in quiet overnight futures bars) give exact zeros, not noise, whatever happened before the window:
+  ratios such as RSI fall on their neutral value instead of dividing rounding residue by rounding residue;
 * outputs and large scratch arrays are allocated by NumPy, not inside the kernels: NumPy asks the kernel
   for transparent huge pages, which makes first-touch page faults on fresh memory several times cheaper.
 
@@ -98,12 +103,19 @@ def _sum_k(x, w, scale, out):
     n = x.shape[0]
     period = max(4 * w, _REBUILD)
     s = 0.0
+    nz = 0  # non-zero inputs in the window: a window of zeros sums to exactly 0
     for i in range(w):
         s += x[i]
-    out[w - 1] = s * scale
+        if x[i] != 0.0:
+            nz += 1
+    out[w - 1] = s * scale if nz else 0.0
     k = 0
     for i in range(w, n):
         k += 1
+        if x[i] != 0.0:
+            nz += 1
+        if x[i - w] != 0.0:
+            nz -= 1
         if k == period:
             k = 0
             s = 0.0
@@ -111,6 +123,8 @@ def _sum_k(x, w, scale, out):
                 s += x[j]
         else:
             s += x[i] - x[i - w]
+        if nz == 0:
+            s = 0.0
         out[i] = s * scale
 
 
@@ -380,6 +394,50 @@ def rolling_linreg(y: np.ndarray, w: int, r2: bool = True):
     return _windowed(kernel, w, (y,), 1)[0], None
 
 
+@njit(cache=True, nogil=True)
+def _wmean_k(x, v, w, mean, wsum):
+    # Anchored like _mean_std_k: the weighted sum runs on x - a, so price-level inputs keep the precision of
+    # their moves. A window without weight is reported as wsum = 0 exactly (counted, not summed).
+    n = x.shape[0]
+    period = max(4 * w, _REBUILD)
+    a = 0.0
+    sxv = 0.0
+    sv = 0.0
+    nz = 0
+    k = period - 1
+    for i in range(w - 1, n):
+        k += 1
+        if k >= period:
+            k = 0
+            a = x[i]
+            sxv = 0.0
+            sv = 0.0
+            nz = 0
+            for j in range(i - w + 1, i + 1):
+                sxv += (x[j] - a) * v[j]
+                sv += v[j]
+                if v[j] != 0.0:
+                    nz += 1
+        else:
+            sxv += (x[i] - a) * v[i] - (x[i - w] - a) * v[i - w]
+            sv += v[i] - v[i - w]
+            if v[i] != 0.0:
+                nz += 1
+            if v[i - w] != 0.0:
+                nz -= 1
+        if nz == 0:
+            mean[i] = np.nan
+            wsum[i] = 0.0
+        else:
+            mean[i] = a + sxv / sv
+            wsum[i] = sv
+
+
+def rolling_weighted_mean(x: np.ndarray, weights: np.ndarray, w: int):
+    """(sum x v / sum v, sum v) over ``w`` bars, v = ``weights`` >= 0; the mean is NaN where sum v = 0."""
+    return _windowed(_wmean_k, w, (_f64(x), _f64(weights)), 2)
+
+
 def _extreme(x: np.ndarray, w: int, sign: float) -> np.ndarray:
     return _windowed(_extreme_k, w, (_f64(x),), 1, sign)[0]
 
@@ -394,40 +452,58 @@ def rolling_min(x: np.ndarray, w: int) -> np.ndarray:
     return _extreme(x, w, -1.0)
 
 
-# --- recursions -------------------------------------------------------------------------------------------
+# --- recursions with bounded memory ---------------------------------------------------------------------
 
 
 @njit(cache=True, nogil=True)
-def _ema_k(x, alpha, min_periods, out):
+def _ewm_k(x, w, alpha, out):
+    # y_t = alpha / (1 - beta^w) * sum_{j<w} beta^j x_{t-j}, beta = 1 - alpha. One step of the recursion
+    # s_t = beta s_{t-1} + x_t - beta^w x_{t-w} drops the input leaving the window, so the state never
+    # remembers more than w bars. The sums run on x - a (a = the newest input at each rebuild, every
+    # max(4 w, 64) bars), which keeps the rounding of price-level inputs at the size of their moves, not of
+    # the price; rounding errors decay like beta^k, so they never accumulate. A window of zeros gives 0.
     n = x.shape[0]
-    y = np.nan
-    cnt = 0
     beta = 1.0 - alpha
-    for i in range(n):
-        v = x[i]
-        if np.isfinite(v):
-            if cnt == 0:
-                y = v
-            else:
-                y = beta * y + alpha * v
-            cnt += 1
-            out[i] = y if cnt >= min_periods else np.nan
+    bw = beta**w
+    norm = alpha / (1.0 - bw)
+    period = max(4 * w, _REBUILD)
+    k = period - 1  # rebuild (and anchor) on the first full window
+    a = 0.0
+    s = 0.0
+    nz = 0
+    for i in range(w - 1, n):
+        k += 1
+        if k >= period:
+            k = 0
+            a = x[i]
+            s = 0.0
+            nz = 0
+            for j in range(i - w + 1, i + 1):
+                s = beta * s + (x[j] - a)
+                if x[j] != 0.0:
+                    nz += 1
         else:
-            out[i] = np.nan
+            s = beta * s + (x[i] - a) - bw * (x[i - w] - a)
+            if x[i] != 0.0:
+                nz += 1
+            if x[i - w] != 0.0:
+                nz -= 1
+        out[i] = a + s * norm if nz else 0.0
 
 
-def ema(x: np.ndarray, alpha: float, min_periods: int = 1) -> np.ndarray:
-    """Recursive exponential average y_t = (1 - alpha) * y_{t-1} + alpha * x_t, seeded with the first finite x.
+def ewm_window(x: np.ndarray, alpha: float, w: int) -> np.ndarray:
+    """Exponentially weighted mean over the last ``w`` bars, weights renormalised to sum to 1.
 
-    Same recursion and seed as ``pandas.Series.ewm(alpha=alpha, adjust=False).mean()``; NaN until
-    ``min_periods`` finite inputs were seen. A non-finite input gives NaN at that bar and is skipped (the
-    state is unchanged, as with pandas' ``ignore_na=True``). alpha = 2 / (span + 1) for the usual EMA,
-    1 / n for Wilder's smoothing.
+    y_t = sum_{j<w} alpha (1 - alpha)^j x_{t-j} / (1 - (1 - alpha)^w): the usual EMA recursion
+    ``y_t = (1 - alpha) y_{t-1} + alpha x_t`` with its memory cut at ``w`` bars, so that y_t is a function of
+    x[t-w+1 .. t] only (NaN until the window is full or while it holds a non-finite input). With
+    ``w = ceil(m / alpha)`` the weight left out, (1 - alpha)^w, is about e^-m; see :func:`ema_span_window`
+    and :func:`wilder_window` in :mod:`factory.features.indicators`. alpha = 2 / (span + 1) for the usual
+    EMA, 1 / n for Wilder's smoothing; alpha = 1 is the input itself.
     """
-    x = _f64(x)
-    out = np.empty(x.shape[0])
-    _ema_k(x, float(alpha), int(min_periods), out)
-    return out
+    if not 0.0 < alpha <= 1.0:
+        raise ValueError(f"alpha must be in (0, 1], got {alpha}")
+    return _windowed(_ewm_k, int(w), (_f64(x),), 1, float(alpha))[0]
 
 
 # --- small NumPy helpers ----------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Trend features: directional movement, moving-average distances and slopes, rolling regression.
 
-With A = ATR(14) (floored at 1e-9 * price):
+With A = ATR(14) (floored at 1e-9 * price); EMAs and Wilder's averages keep a bounded window
+(:mod:`factory.features.indicators`):
 
 * ``adx_{n}``, ``plus_di_{n}``, ``minus_di_{n}``: Wilder's ADX and directional indicators in [0, 100]
 * ``sma_dist_{w}`` = (c - SMA_w) / A, ``ema_dist_{w}`` = (c - EMA_w) / A
@@ -34,12 +35,15 @@ def names(cfg: FeatureConfig) -> list[str]:
     return out
 
 
-def warmup(cfg: FeatureConfig) -> int:
+def lookback(cfg: FeatureConfig) -> int:
+    m = cfg.recursion_memory
+    ema = {w: ind.ema_span_window(w, m) - 1 for w in cfg.windows}
     return max(
-        2 * max(cfg.oscillator_periods) - 1,
+        max(2 * ind.wilder_window(n, m) - 1 for n in cfg.oscillator_periods),  # ADX smooths the smoothed DX
         max(w - 1 + _slope_lag(w) for w in cfg.windows),
-        max(s for _, s in cfg.ma_cross_pairs) - 1,
-        14,
+        max(ema[w] + _slope_lag(w) for w in cfg.windows),
+        max(ind.ema_span_window(s, m) - 1 for _, s in cfg.ma_cross_pairs),
+        ind.wilder_window(14, m),
     )
 
 
@@ -47,10 +51,10 @@ def compute(ctx: BarContext, put) -> None:
     cfg = ctx.config
     h, lo, c = ctx.high, ctx.low, ctx.close
     for n in cfg.oscillator_periods:
-        a, p, m = ind.adx(h, lo, c, n)
+        a, p, q = ind.adx(h, lo, c, n, ctx.memory)
         put(f"adx_{n}", a)
         put(f"plus_di_{n}", p)
-        put(f"minus_di_{n}", m)
+        put(f"minus_di_{n}", q)
     atr = ctx.atr_den(14)
     for w in cfg.windows:
         put(f"sma_dist_{w}", (c - ctx.sma(w)) / atr)

@@ -10,7 +10,7 @@ so they are scale-free. Over a window of w bars, with lower-case logs of the bar
 * Yang-Zhang (2000) ``vol_yz_{w}`` = sqrt( V_o + k V_c + (1 - k) V_rs ), V_o the sample variance of the
   opening gaps ln(o_t / c_{t-1}), V_c that of ln(c_t / o_t), V_rs the Rogers-Satchell mean,
   k = 0.34 / (1.34 + (w + 1) / (w - 1))
-* ``atr_norm_{n}`` = ATR_n / c_t (Wilder ATR as a fraction of price)
+* ``atr_norm_{n}`` = ATR_n / c_t (Wilder ATR over its bounded window, as a fraction of price)
 * ``vol_ratio_{w}`` = vol_cc_w / vol_cc_L, L the longest window (> 1: volatility expanding)
 
 A negative mean (possible for Garman-Klass on tiny windows) is reported as 0.
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from factory.features import indicators as ind
 from factory.features import rolling as ro
 from factory.features._context import BarContext
 from factory.features.config import FeatureConfig
@@ -34,8 +35,9 @@ def names(cfg: FeatureConfig) -> list[str]:
     return out
 
 
-def warmup(cfg: FeatureConfig) -> int:
-    return max(max(cfg.windows), max(cfg.atr_periods) - 1)
+def lookback(cfg: FeatureConfig) -> int:
+    # vol_cc / vol_yz read w returns or gaps (w + 1 bars); ATR_n keeps wilder_window(n) true ranges.
+    return max(max(cfg.windows), max(ind.wilder_window(n, cfg.recursion_memory) for n in cfg.atr_periods))
 
 
 def _sqrt_mean(x: np.ndarray, w: int) -> np.ndarray:

@@ -70,6 +70,76 @@ def check_features(
     return np.ascontiguousarray(arr), names
 
 
+def check_model_input(
+    X: Any,
+    kind: str,
+    length: int,
+    *,
+    allow_nan: bool,
+    n_features: int | None = None,
+    feature_names: list[str] | None = None,
+    what: str = "X",
+):
+    """(view, channel names) of window or price-context input: the rank, the channel count, the window length
+    and the finiteness of every value a sample reads, with an error naming what is wrong.
+
+    ``window``: a :class:`~factory.models.views.WindowView` or a 3-D ``(n, L, F)`` array; ``price_window``: a
+    :class:`~factory.models.views.PriceContextView` or a 2-D ``(n, C)`` array of relative log prices.
+    """
+    from factory.models.views import ArrayContexts, ArrayWindows, PriceContextView, WindowView
+
+    if kind == "window":
+        if isinstance(X, pd.DataFrame):
+            raise ModelInputError(f"{what} must be windows (samples x window x channels), got a 2-D DataFrame: "
+                                  "this model reads windows of rows, see factory.models.views.model_input")
+        view = X if isinstance(X, WindowView) else ArrayWindows(_numeric_array(X, what, 3))
+        names = view.feature_names
+        n, L, F = view.shape
+        if n == 0:
+            raise ModelInputError(f"{what} holds no windows")
+        if L != length:
+            short = "too short" if L < length else "too long"
+            raise ModelInputError(f"{what} windows are {L} bars, {short} for this model, which reads {length}")
+        if n_features is not None and F != n_features:
+            raise ModelInputError(f"{what} has {F} channels but the model was fitted on {n_features}")
+        if names is not None and feature_names is not None and names != list(feature_names):
+            raise ModelInputError(f"{what} channel names differ from the fitted feature names")
+        lo, hi = view.span()
+        _check_finite(view.matrix[lo: hi + 1] if not isinstance(view, ArrayWindows) else view.array,
+                      allow_nan, what)
+        return view, names
+    if kind == "price_window":
+        view = X if isinstance(X, PriceContextView) else ArrayContexts(_numeric_array(X, what, 2))
+        n, C = view.shape
+        if n == 0:
+            raise ModelInputError(f"{what} holds no price contexts")
+        if C != length:
+            short = "too short" if C < length else "too long"
+            raise ModelInputError(f"{what} price contexts are {C} closes, {short} for this model, which reads {length}")
+        if isinstance(view, ArrayContexts):
+            _check_finite(view.array, False, what)
+        return view, None
+    raise ModelInputError(f"unknown input kind {kind!r}")
+
+
+def _numeric_array(X: Any, what: str, ndim: int) -> np.ndarray:
+    try:
+        arr = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ModelInputError(f"{what} must be numeric, got {type(X).__name__}") from None
+    if arr.ndim != ndim:
+        shape = "samples x window x channels" if ndim == 3 else "samples x closes"
+        raise ModelInputError(f"{what} must be {ndim}-D ({shape}), got shape {arr.shape}")
+    return arr
+
+
+def _check_finite(values: np.ndarray, allow_nan: bool, what: str) -> None:
+    if np.isinf(values).any():
+        raise ModelInputError(f"{what} holds infinite values")
+    if not allow_nan and np.isnan(values).any():
+        raise ModelInputError(f"{what} holds NaN and this model cannot take missing values")
+
+
 def check_labels(y: Any, n: int, what: str = "y") -> np.ndarray:
     """Return the class index (``label + 1``, int64) of labels in {-1, 0, 1}; anything else is an error."""
     arr = np.asarray(y.to_numpy() if isinstance(y, (pd.Series, pd.DataFrame)) else y)

@@ -4,19 +4,27 @@ A model is built from keyword settings only; they are validated at once by the m
 (unknown keys and wrong types raise :class:`~factory.errors.ConfigError`) and nothing else happens until
 ``fit``. Fitted attributes end in ``_``.
 
-``fit(X, y, sample_weight=None, eval_set=None, *, t0=None, t1=None)``
-    ``X``: 2-D float array or DataFrame of features; ``y``: labels in {-1, 0, 1} (down, flat, up);
-    ``eval_set``: optional ``(X_val, y_val[, w_val])`` used for early stopping / member weighting;
-    ``t0``/``t1``: label spans in bar rows, needed only by models that cross-validate internally (stacking).
+``fit(X, y, sample_weight=None, eval_set=None, *, t0=None, t1=None, input_lookback=0)``
+    ``X``: what the model's ``input_kind`` reads (:mod:`factory.models.views`): a 2-D float array or
+    DataFrame of features (``tabular``), windows ``(n, L, F)`` (``window``: a ``WindowView`` or a 3-D array)
+    or relative log-price contexts ``(n, C)`` (``price_window``); ``y``: labels in {-1, 0, 1} (down, flat,
+    up); ``eval_set``: optional ``(X_val, y_val[, w_val])`` used for early stopping / member weighting;
+    ``t0``/``t1``: label spans in bar rows, needed only by models that cross-validate internally (stacking);
+    ``input_lookback``: bars of history each input row already reads (the features'), which such models
+    add to their embargo.
 ``predict_proba(X)`` -> ``(n, 3)`` probabilities of (down, flat, up), always three columns.
 ``predict(X)`` -> labels in {-1, 0, 1}.
 ``save(folder)`` / ``FactoryModel.load(folder)``: ``model.json`` (settings + small state) plus weights in the
 library's native format; no pickle.
 
-Subclasses implement ``_fit``, ``_predict_proba``, ``_save`` and ``_load`` on already-checked arrays, where
-labels are class indices 0, 1, 2 (``label + 1``). Class-level tags describe a model to the registry:
-``family``, ``input_kind`` ("tabular", "window", "price_window"), ``is_production_safe``, ``needs_gpu``,
-``allows_nan`` and ``lookback`` (extra bars of history one input reads; enters the embargo).
+Subclasses implement ``_fit``, ``_predict_proba``, ``_save`` and ``_load`` on already-checked inputs (a
+float64 matrix, a window view or a context view), where labels are class indices 0, 1, 2 (``label + 1``).
+Class-level tags describe a model to the registry: ``family``, ``input_kind`` ("tabular", "window",
+"price_window"), ``is_production_safe``, ``needs_gpu``, ``allows_nan`` and ``requirements`` (the import
+names the served model needs beyond the factory's own). Per instance, ``window_length`` (rows or closes one
+sample reads, 1 for tabular models) and ``lookback = window_length - 1`` (the extra bars of history, which
+enters the embargo and the served model's ``min_bars``). ``set_predict_threads(n)`` limits the threads of
+one prediction (the scoring server runs requests concurrently).
 """
 
 from __future__ import annotations
@@ -29,7 +37,8 @@ from pydantic import Field
 
 from factory._config_base import StrictConfig
 from factory.models import _io
-from factory.models._inputs import CLASSES, check_features, check_labels, check_weights, finalise_proba
+from factory.models._inputs import CLASSES, check_features, check_labels, check_model_input, check_weights
+from factory.models._inputs import finalise_proba
 from factory.models.errors import ModelFileError, ModelInputError, NotFittedError
 
 EvalSet = tuple[np.ndarray, np.ndarray, "np.ndarray | None"]
@@ -51,7 +60,7 @@ class FactoryModel:
     is_production_safe: ClassVar[bool] = True
     needs_gpu: ClassVar[bool] = False
     allows_nan: ClassVar[bool] = False
-    lookback: ClassVar[int] = 0
+    requirements: ClassVar[tuple[str, ...]] = ()
     Config: ClassVar[type[ModelConfig]] = ModelConfig
 
     def __init__(self, **settings: Any) -> None:
@@ -59,6 +68,24 @@ class FactoryModel:
         self._label_spans: Spans | None = None
 
     # ------------------------------------------------------------------ settings
+    @property
+    def window_length(self) -> int:
+        """Input rows (``window``) or closes (``price_window``) one sample reads; 1 for tabular models."""
+        return 1
+
+    @property
+    def lookback(self) -> int:
+        """Bars of history one sample reads beyond its own row (enters the embargo and ``min_bars``)."""
+        return self.window_length - 1
+
+    def import_names(self) -> set[str]:
+        """Import names of what the served model needs (ensembles add their members')."""
+        return set(type(self).requirements)
+
+    def set_predict_threads(self, n: int) -> list[str]:
+        """Let one prediction use at most ``n`` threads; returns the keys of the models it changed."""
+        return []
+
     def get_params(self) -> dict[str, Any]:
         """Settings as plain JSON values (what ``save`` writes and ``load`` passes back to the constructor)."""
         return self.config.model_dump(mode="json")
@@ -88,10 +115,11 @@ class FactoryModel:
         *,
         t0: Any = None,
         t1: Any = None,
+        input_lookback: int = 0,
     ) -> "FactoryModel":
         """Check the inputs, fit, and return ``self``."""
         self.__dict__.pop("classes_", None)  # a refit that fails must not leave a model that looks fitted
-        Xa, names = check_features(X, allow_nan=self.allows_nan)
+        Xa, names = self._check_input(X)
         ya = check_labels(y, len(Xa))
         w = check_weights(sample_weight, len(Xa))
         present = np.unique(ya)
@@ -99,10 +127,13 @@ class FactoryModel:
             raise ModelInputError(
                 f"y holds a single class ({int(CLASSES[present[0]])}): a classifier needs at least two"
             )
-        ev = self._check_eval_set(eval_set, Xa.shape[1], names)
+        ev = self._check_eval_set(eval_set, Xa.shape[-1], names)
         spans = self._check_spans(t0, t1, len(Xa))
-        self.n_features_in_ = int(Xa.shape[1])
+        if int(input_lookback) < 0:
+            raise ModelInputError(f"input_lookback must be >= 0, got {input_lookback}")
+        self.n_features_in_ = int(Xa.shape[-1]) if self.input_kind != "price_window" else 1
         self.feature_names_in_ = names
+        self.input_lookback_ = int(input_lookback)
         self._fit(Xa, ya, w, ev, spans)
         self.classes_ = CLASSES.copy()
         self.train_classes_ = CLASSES[present].copy()
@@ -113,9 +144,7 @@ class FactoryModel:
             return None
         if not isinstance(eval_set, (tuple, list)) or len(eval_set) not in (2, 3):
             raise ModelInputError("eval_set must be a tuple (X_val, y_val) or (X_val, y_val, w_val)")
-        Xv, _ = check_features(
-            eval_set[0], allow_nan=self.allows_nan, n_features=n_features, feature_names=names, what="eval_set X"
-        )
+        Xv, _ = self._check_input(eval_set[0], n_features=n_features, feature_names=names, what="eval_set X")
         yv = check_labels(eval_set[1], len(Xv), what="eval_set y")
         wv = check_weights(eval_set[2], len(Xv), what="eval_set weights") if len(eval_set) == 3 else None
         return Xv, yv, wv
@@ -140,11 +169,17 @@ class FactoryModel:
         if not self.is_fitted:
             raise NotFittedError(f"{type(self).__name__}.{what}() called before fit()")
 
-    def _features_for_predict(self, X: Any, what: str = "X") -> np.ndarray:
-        Xa, _ = check_features(
-            X, allow_nan=self.allows_nan, n_features=self.n_features_in_, feature_names=self.feature_names_in_,
-            what=what,
-        )
+    def _check_input(self, X: Any, *, n_features: int | None = None, feature_names: list[str] | None = None,
+                     what: str = "X"):
+        """(checked input, column names) for this model's input kind."""
+        if self.input_kind == "tabular":
+            return check_features(X, allow_nan=self.allows_nan, n_features=n_features, feature_names=feature_names,
+                                  what=what)
+        return check_model_input(X, self.input_kind, self.window_length, allow_nan=self.allows_nan,
+                                 n_features=n_features, feature_names=feature_names, what=what)
+
+    def _features_for_predict(self, X: Any, what: str = "X"):
+        Xa, _ = self._check_input(X, n_features=self.n_features_in_, feature_names=self.feature_names_in_, what=what)
         return Xa
 
     @property
@@ -179,6 +214,7 @@ class FactoryModel:
             "fitted": {
                 "n_features_in": self.n_features_in_,
                 "feature_names_in": self.feature_names_in_,
+                "input_lookback": self.input_lookback_,
                 "train_classes": self.train_classes_,
             },
             "state": state or {},
@@ -188,22 +224,19 @@ class FactoryModel:
 
     @classmethod
     def load(cls, folder: str | Path) -> "FactoryModel":
-        """Rebuild a saved model. On :class:`FactoryModel` itself, the class is looked up by the saved key."""
+        """Rebuild a saved model of this class (:func:`factory.models.load_model` finds the class by the key)."""
         path = Path(folder)
         meta = _io.read_meta(path)
         key = meta.get("key", "")
         if cls is FactoryModel:
-            from factory.models.registry import get_model_class
-
-            target: type[FactoryModel] = get_model_class(key)
-        elif key != cls.key:
+            raise TypeError("FactoryModel.load needs a concrete class; use factory.models.load_model(folder)")
+        if key != cls.key:
             raise ModelFileError(f"{path} holds a '{key}' model, not '{cls.key}'")
-        else:
-            target = cls
-        model = target(**meta["settings"])
+        model = cls(**meta["settings"])
         fitted = meta["fitted"]
         model.n_features_in_ = int(fitted["n_features_in"])
         model.feature_names_in_ = fitted["feature_names_in"]
+        model.input_lookback_ = int(fitted.get("input_lookback", 0))
         model._load(path, meta.get("state", {}))
         model.classes_ = CLASSES.copy()
         model.train_classes_ = np.asarray(fitted["train_classes"], dtype=np.int64)

@@ -6,7 +6,9 @@ Models register themselves with a decorator in their own module::
     class LightGBMModel(FactoryModel): ...
 
 and ``factory/models/__init__.py`` imports each module once, which is what fills the registry. Registering
-never imports a heavy framework: model modules import theirs inside methods.
+never imports a heavy framework: model modules import theirs inside methods. A model registered by a module the
+package does not import (test-only models, plugins) still loads from a saved folder: ``model.json`` names its
+class, and :func:`load_model` imports that module first (only modules inside the ``factory`` package).
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+from factory.models import _io
 from factory.models.base import FactoryModel
-from factory.models.errors import ModelRegistrationError, UnknownModelError
-
-INPUT_KINDS = ("tabular", "window", "price_window")
+from factory.models.errors import ModelFileError, ModelRegistrationError, UnknownModelError
+from factory.models.views import INPUT_KINDS
 _KEY = re.compile(r"^[a-z][a-z0-9_]*$")
 _REGISTRY: dict[str, type[FactoryModel]] = {}
 
@@ -82,7 +84,25 @@ def create_model(key: str, **settings: Any) -> FactoryModel:
 
 def load_model(folder: str | Path) -> FactoryModel:
     """Rebuild any saved model; its class is found from the key in ``model.json``."""
-    return FactoryModel.load(folder)
+    meta = _io.read_meta(Path(folder))
+    key = meta.get("key", "")
+    if key not in _REGISTRY:
+        _import_defining_module(meta.get("class", ""), key, folder)
+    return get_model_class(key).load(folder)
+
+
+def _import_defining_module(qualname: str, key: str, folder) -> None:
+    import importlib
+
+    module = qualname.rpartition(".")[0]
+    if not module.startswith("factory."):
+        raise ModelFileError(f"{folder} holds model '{key}' of class {qualname!r}, which is not registered and "
+                             "not part of the factory package")
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        raise ModelFileError(f"{folder} holds model '{key}' from module {module!r}, which cannot be imported "
+                             f"({exc})") from None
 
 
 def model_info() -> list[dict[str, Any]]:

@@ -27,3 +27,32 @@ def make_spans(n: int, horizon: int = 5, seed: int = 0) -> tuple[np.ndarray, np.
     rng = np.random.default_rng(seed)
     t0 = np.arange(n, dtype=np.int64)
     return t0, t0 + rng.integers(1, horizon + 1, size=n)
+
+
+def make_toy_windows(n: int = 600, length: int = 8, n_channels: int = 6, seed: int = 0):
+    """``(WindowView over a (n + length - 1, F) matrix, y)``: labels driven by the mean of channel 0 over each
+    window and the last value of channel 1, so a model must read the whole window to do well."""
+    from factory.models.views import WindowView
+
+    rng = np.random.default_rng(seed)
+    matrix = rng.normal(size=(n + length - 1, n_channels))
+    rows = np.arange(length - 1, n + length - 1)
+    view = WindowView(matrix, rows, length, [f"ch_{i}" for i in range(n_channels)])
+    w = view.batch()
+    score = 2.0 * w[:, :, 0].mean(axis=1) * np.sqrt(length) - 1.0 * w[:, -1, 1] + 0.5 * rng.logistic(size=n)
+    y = np.digitize(score, np.quantile(score, [1 / 3, 2 / 3])) - 1
+    return view, y.astype(np.int64)
+
+
+def make_toy_contexts(n: int = 600, length: int = 16, seed: int = 0):
+    """``(PriceContextView over a random-walk close, y)``: labels follow the sign of the last few log returns."""
+    from factory.models.views import PriceContextView
+
+    rng = np.random.default_rng(seed)
+    close = 100.0 * np.exp(np.cumsum(rng.normal(0, 1e-3, n + length - 1)))
+    rows = np.arange(length - 1, n + length - 1)
+    view = PriceContextView(close, rows, length)
+    lp = view.batch()
+    score = -lp[:, -4] * 1e3 + 0.3 * rng.logistic(size=n)  # the move over the last 3 bars
+    y = np.digitize(score, np.quantile(score, [1 / 3, 2 / 3])) - 1
+    return view, y.astype(np.int64)

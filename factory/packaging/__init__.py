@@ -12,9 +12,9 @@ Importing this package does not import MLflow; the submodules that need it do.
 """
 
 from factory.packaging.bundle import OUTPUT_COLUMNS, RETURN_QUANTILES, ModelBundle
-from factory.packaging.model_inputs import compute_model_inputs, input_warmup
+from factory.packaging.model_inputs import compute_model_inputs, input_lookback
 
-__all__ = ["OUTPUT_COLUMNS", "RETURN_QUANTILES", "ModelBundle", "compute_model_inputs", "input_warmup",
+__all__ = ["OUTPUT_COLUMNS", "RETURN_QUANTILES", "ModelBundle", "compute_model_inputs", "input_lookback",
            "resolve_model_uri"]
 
 

@@ -14,9 +14,14 @@ cost_model         the contract's ``CostModel`` (JSON)
 bundle             ``bundle.json``: contract, label horizon, input names, signal rule
 =================  ===========================================================================
 
-Prediction (:meth:`ModelBundle.predict`) = model inputs (:func:`compute_model_inputs`) -> ``predict_proba`` ->
+Prediction (:meth:`ModelBundle.predict`) = model inputs (:func:`compute_model_inputs`) -> what the model reads
+at each row (:func:`factory.models.views.model_input`: rows, windows or price contexts) -> ``predict_proba`` ->
 calibration -> return distribution -> signal (:mod:`factory.packaging.signal`). Training evaluates through
-:meth:`ModelBundle.predict_inputs` on the dataset's matrix, so offline metrics and served outputs share the code.
+:meth:`ModelBundle.predict_rows` on the dataset's matrix, so offline metrics and served outputs share the code.
+
+Lookback: the output at bar t reads bars t - :attr:`ModelBundle.lookback` .. t only (the inputs' lookback plus
+the model's window), so :attr:`ModelBundle.min_bars` = lookback + 1 bars are enough for the last bar's output to
+equal the output the full history gives at that bar.
 """
 
 from __future__ import annotations
@@ -28,13 +33,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from factory.packaging.model_inputs import HMM_PREFIX, compute_model_inputs, first_bad_input, input_warmup
+from factory.packaging.model_inputs import HMM_PREFIX, compute_model_inputs, first_bad_input, input_lookback
 from factory.packaging.signal import signals
 
 OUTPUT_COLUMNS = ["timestamp", "prob_down", "prob_flat", "prob_up", "signal", "expected_return",
                   "ret_q05", "ret_q50", "ret_q95"]
 RETURN_QUANTILES = (0.05, 0.5, 0.95)
-BUNDLE_FORMAT = 1
+# 2: bounded-memory inputs and model lookback (``lookback`` in bundle.json)
+BUNDLE_FORMAT = 2
 SIGNAL_RULE = "argmax_net_of_cost"
 
 # MLflow artifact name -> path inside a saved bundle folder.
@@ -65,14 +71,29 @@ class ModelBundle:
 
     # ------------------------------------------------------------------ description
     @property
+    def input_lookback(self) -> int:
+        """Bars before t that the input row at t reads (features and HMM)."""
+        return input_lookback(self.feature_pipeline, self.hmm)
+
+    @property
+    def lookback(self) -> int:
+        """Bars before t that the output at t reads: the inputs' lookback plus the model's own history."""
+        kind = self.model.input_kind
+        if kind == "window":
+            return self.input_lookback + self.model.lookback
+        if kind == "price_window":  # closes are read directly, not through the inputs
+            return max(self.input_lookback, self.model.lookback)
+        return self.input_lookback
+
+    @property
     def warmup_bars(self) -> int:
-        """First row of a request that gets an output row (every input defined from there on)."""
-        return input_warmup(self.feature_pipeline, self.hmm)
+        """First row of a request that gets an output row: the lookback."""
+        return self.lookback
 
     @property
     def min_bars(self) -> int:
-        """Fewest bars a request must hold: the warm-up plus the one bar to predict."""
-        return self.warmup_bars + 1
+        """Fewest bars a request must hold: the lookback plus the one bar to predict."""
+        return self.lookback + 1
 
     @property
     def input_names(self) -> list[str]:
@@ -81,22 +102,39 @@ class ModelBundle:
         return list(self.feature_pipeline.feature_names_) + [f"{HMM_PREFIX}{i}" for i in range(k)]
 
     # ------------------------------------------------------------------ prediction
-    def model_inputs(self, bars: pd.DataFrame) -> pd.DataFrame:
-        return compute_model_inputs(bars, self.feature_pipeline, self.hmm)
+    def model_inputs(self, bars: pd.DataFrame, rows=None) -> pd.DataFrame:
+        return compute_model_inputs(bars, self.feature_pipeline, self.hmm, rows)
 
-    def predict_inputs(self, inputs: pd.DataFrame, close: Any, timestamps: Any) -> pd.DataFrame:
-        """Output rows for an input matrix (one row per input row) and the bars' closes and timestamps."""
+    def model_reads(self, inputs: pd.DataFrame, close: Any, rows: Any):
+        """What the model reads at bar positions ``rows`` (see :func:`factory.models.views.model_input`)."""
+        from factory.models.views import model_input
+
+        return model_input(self.model, inputs, close, rows, first_valid=self.input_lookback)
+
+    def raw_proba(self, inputs: pd.DataFrame, close: Any, rows: Any) -> np.ndarray:
+        """The model's uncalibrated probabilities at bar positions ``rows``."""
         from factory.models.errors import ModelInputError
 
-        if not self.model.allows_nan:
-            bad = first_bad_input(inputs, np.arange(len(inputs)))
+        rows = np.asarray(rows, dtype=np.int64)
+        if not self.model.allows_nan and self.model.input_kind != "price_window":
+            offset = int(inputs.index[0]) if len(inputs) else 0
+            need = rows if self.model.input_kind == "tabular" else np.unique(
+                (rows[:, None] - np.arange(self.model.window_length)[None, :]).ravel())
+            bad = first_bad_input(inputs, need - offset)
             if bad is not None:
-                raise ModelInputError(f"model input '{bad[1]}' is not finite at row {bad[0]}; the bars around it "
-                                      "are probably degenerate (zero range, constant prices)")
-        raw = self.model.predict_proba(inputs)
+                raise ModelInputError(f"model input '{bad[1]}' is not finite at row {bad[0] + offset}; the bars "
+                                      "around it are probably degenerate (zero range, constant prices)")
+        return self.model.predict_proba(self.model_reads(inputs, close, rows))
+
+    def predict_rows(self, inputs: pd.DataFrame, close: Any, timestamps: Any, rows: Any) -> pd.DataFrame:
+        """Output rows at bar positions ``rows``, from an input matrix over a contiguous stretch of bars (its
+        index their positions) and the closes and timestamps of every bar."""
+        rows = np.asarray(rows, dtype=np.int64)
+        raw = self.raw_proba(inputs, close, rows)
         proba = self.calibrator.transform(raw)
         ret = self.returns.predict(proba)
-        close = np.asarray(close, dtype=np.float64)
+        close = np.asarray(close, dtype=np.float64)[rows]
+        timestamps = pd.Series(timestamps).iloc[rows]
         expected = ret["expected_return"].to_numpy()
         # Built in one constructor call: column-by-column inserts cost more than the arithmetic at serve time.
         return pd.DataFrame({
@@ -120,10 +158,12 @@ class ModelBundle:
             raise ModelInputError(f"{n} bars but the model needs at least {self.min_bars}")
         if not bars.index.equals(pd.RangeIndex(n)):
             bars = bars.reset_index(drop=True)
-        rows = np.array([n - 1]) if last_only else np.arange(self.warmup_bars, n)
-        inputs = self.model_inputs(bars).iloc[rows]
-        out = self.predict_inputs(inputs, bars["close"].to_numpy()[rows], bars["timestamp"].iloc[rows])
-        return out, inputs.reset_index(drop=True)
+        rows = np.array([n - 1]) if last_only else np.arange(self.lookback, n)
+        # The input rows the model reads: its rows, or its windows (one contiguous stretch).
+        first = int(rows[0]) - (self.model.lookback if self.model.input_kind == "window" else 0)
+        inputs = self.model_inputs(bars, np.arange(first, n))
+        out = self.predict_rows(inputs, bars["close"].to_numpy(), bars["timestamp"], rows)
+        return out, inputs.loc[rows].reset_index(drop=True)
 
     # ------------------------------------------------------------------ persistence
     def info(self) -> dict[str, Any]:
@@ -133,7 +173,9 @@ class ModelBundle:
             "horizon_bars": self.horizon_bars,
             "model_key": self.model.key,
             "input_names": self.input_names,
-            "warmup_bars": self.warmup_bars,
+            "input_kind": self.model.input_kind,
+            "input_lookback": self.input_lookback,
+            "lookback": self.lookback,
             "min_bars": self.min_bars,
             "return_quantiles": list(RETURN_QUANTILES),
             "signal_rule": SIGNAL_RULE,
@@ -185,6 +227,9 @@ class ModelBundle:
         )
         if bundle.input_names != info["input_names"]:
             raise FactoryError("model bundle inputs differ from the ones it was saved with (code version mismatch)")
+        if bundle.lookback != info["lookback"]:
+            raise FactoryError(f"model bundle lookback {bundle.lookback} differs from the saved {info['lookback']} "
+                               "(code version mismatch)")
         if tuple(bundle.returns.quantiles) != RETURN_QUANTILES:
             raise FactoryError(f"return distribution quantiles {bundle.returns.quantiles} != {RETURN_QUANTILES}")
         return bundle

@@ -10,10 +10,9 @@ from factory.packaging.bundle import OUTPUT_COLUMNS
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
-# Import names every served model needs (the pipeline, the HMM filter, calibration, MLflow itself).
+# Import names every served model needs (the pipeline, the HMM filter, calibration, MLflow itself); each model
+# adds its own (``FactoryModel.requirements``, members' included for ensembles).
 BASE_IMPORTS = ("mlflow", "numpy", "pandas", "pyarrow", "scipy", "sklearn", "numba", "hmmlearn", "pydantic", "yaml")
-# Extra import names per model key; ensembles add those of their members.
-MODEL_IMPORTS = {"lightgbm": ("lightgbm",), "xgboost": ("xgboost",)}
 
 
 def git_commit(path: str | Path = PROJECT_DIR) -> str:
@@ -52,9 +51,7 @@ def _distribution(import_name: str) -> tuple[str, str] | None:
 
 def pip_requirements(model) -> list[str]:
     """Pinned requirements of the installed versions of everything the served model imports."""
-    imports = list(BASE_IMPORTS)
-    for key in model_keys(model):
-        imports += MODEL_IMPORTS.get(key, ())
+    imports = list(BASE_IMPORTS) + sorted(set(model.import_names()) - set(BASE_IMPORTS))
     out: list[str] = []
     for name in imports:
         dist = _distribution(name)
@@ -75,6 +72,10 @@ def model_metadata(bundle, *, data_sha256: str, label_config: dict[str, Any], ex
         "family": model.family,
         "model_keys": model_keys(model),
         "min_bars": bundle.min_bars,
+        "lookback_bars": bundle.lookback,
+        "input_lookback_bars": bundle.input_lookback,
+        "input_kind": model.input_kind,
+        "window_length": model.window_length,
         "warmup_bars": bundle.warmup_bars,
         "horizon_bars": bundle.horizon_bars,
         "contract": bundle.contract,

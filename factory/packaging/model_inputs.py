@@ -1,7 +1,9 @@
-"""The model inputs of a stretch of bars: scaled causal features plus filtered HMM regime probabilities.
+"""The model inputs of a stretch of bars: scaled causal features plus fixed-lag HMM regime probabilities.
 
 One function, used both to build the training dataset's matrix and by the served pyfunc, so the numbers a
-model was trained on and the numbers it sees in production come from the same code path.
+model was trained on and the numbers it sees in production come from the same code path. Both parts have
+bounded memory, so the row at bar t is a function of bars t - :func:`input_lookback` .. t only: a request that
+holds exactly ``input_lookback + 1`` bars gets, at its last bar, the row training computed at that bar.
 """
 
 from __future__ import annotations
@@ -19,26 +21,26 @@ def hmm_vol_window(hmm) -> int:
     return int((hmm.config or RegimeConfig()).input_vol_window)
 
 
-def hmm_warmup(hmm) -> int:
-    """First row whose HMM observations are all defined (the return needs one bar, the volatility a window)."""
-    return hmm_vol_window(hmm)
+def input_lookback(feature_pipeline, hmm) -> int:
+    """Bars before t that the inputs at t read: the larger of the features' and the HMM's lookback."""
+    return max(int(feature_pipeline.lookback_), int(hmm.lookback))
 
 
-def input_warmup(feature_pipeline, hmm) -> int:
-    """First row at which every model input is defined: the later of the feature and HMM warm-ups."""
-    return max(int(feature_pipeline.warmup_), hmm_warmup(hmm))
+def compute_model_inputs(bars: pd.DataFrame, feature_pipeline, hmm, rows=None) -> pd.DataFrame:
+    """Features of ``bars`` (fitted ``FeaturePipeline``) with ``hmm_p0..hmm_p{k-1}`` appended.
 
-
-def compute_model_inputs(bars: pd.DataFrame, feature_pipeline, hmm) -> pd.DataFrame:
-    """Features of ``bars`` (fitted ``FeaturePipeline``) with ``hmm_p0..hmm_p{k-1}`` appended, one row per bar.
-
-    ``bars`` must already be valid (tz-aware UTC ``timestamp``, numeric OHLCV, oldest first). Row t depends on
-    bars <= t only; rows before :func:`input_warmup` hold NaN. The probabilities take the features' dtype.
+    One row per bar, or per entry of ``rows`` (bar positions; the frame keeps them as its index): serving asks
+    for the predicted rows only, which spares the fixed-lag filter the rest. ``bars`` must already be valid
+    (tz-aware UTC ``timestamp``, numeric OHLCV, oldest first). Rows before :func:`input_lookback` hold NaN. The
+    probabilities take the features' dtype.
     """
     from factory.regimes import hmm_inputs
 
     features = feature_pipeline.transform(bars)
-    probs = hmm.filter_proba(hmm_inputs(bars, vol_window=hmm_vol_window(hmm)))
+    if rows is not None:
+        rows = np.asarray(rows, dtype=np.int64)
+        features = features.iloc[rows]
+    probs = hmm.filter_proba(hmm_inputs(bars, vol_window=hmm_vol_window(hmm)), rows)
     regimes = pd.DataFrame(probs, columns=[f"{HMM_PREFIX}{k}" for k in range(probs.shape[1])],
                            index=features.index)
     return pd.concat([features, regimes.astype(features.dtypes.iloc[0])], axis=1)

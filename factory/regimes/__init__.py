@@ -4,10 +4,7 @@ from factory.regimes.config import RegimeConfig
 from factory.regimes.hmm import (
     RegimeHMM,
     hmm_inputs,
-    refit_points,
-    regime_proba,
     stationary_distribution,
-    walk_forward_proba,
 )
 from factory.regimes.simple import (
     TREND_REGIME_NAMES,
@@ -24,10 +21,7 @@ __all__ = [
     "RegimeConfig",
     "RegimeHMM",
     "hmm_inputs",
-    "refit_points",
-    "regime_proba",
     "stationary_distribution",
-    "walk_forward_proba",
     "TREND_REGIME_NAMES",
     "VOLATILITY_REGIME_NAMES",
     "VolatilityRegime",

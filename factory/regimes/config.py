@@ -15,9 +15,8 @@ class RegimeConfig(StrictConfig):
     n_iter: int = Field(50, ge=1)
     tol: float = Field(1e-3, gt=0)
     seed: int = 0
-    # "once": fit on the training split only; "walk_forward": refit every `refit_every` bars on the expanding past.
-    mode: Literal["once", "walk_forward"] = "once"
-    refit_every: int = Field(50_000, ge=100)
+    # The filter restarts from the stationary prior this many rows back for every row (bounded memory).
+    filter_lag: int = Field(240, ge=1)
     # Cap on the rows used to fit (the most recent ones of the allowed past); keeps 1M-bar fits fast.
     max_fit_rows: int = Field(200_000, ge=100)
     # Window of the realised-volatility column of the HMM observations (see regimes.hmm.hmm_inputs).

@@ -5,14 +5,21 @@ Pipeline:
 1. :func:`hmm_inputs` turns bars into causal observation vectors ``x_t`` (row t uses bars <= t).
 2. :class:`RegimeHMM` fits a Gaussian HMM (hmmlearn's EM) on training rows only, standardising with the
    training rows' own mean and standard deviation, and relabels the states so that state 0 is the calmest.
-3. :meth:`RegimeHMM.filter_proba` returns the FILTERED probabilities ``P(s_t = k | x_1..x_t)`` from the forward
-   recursion alone, so the probability at row t never depends on a later row.
-4. :func:`walk_forward_proba` refits on the expanding past every ``refit_every`` rows.
+3. :meth:`RegimeHMM.filter_proba` returns FILTERED probabilities from the forward recursion alone, so the
+   probability at row t never depends on a later row; and it runs over a fixed lag of K = ``filter_lag`` rows
+   from the stationary prior, ``P(s_t = k | x_{t-K+1}..x_t)``, so it never depends on more than K rows of the
+   past either: a served request of ``lookback + 1`` bars gets exactly the probabilities training saw.
 
 Why the forward recursion is hand-written: hmmlearn's ``predict``, ``predict_proba``, ``decode`` and
 ``score_samples`` all run forward-backward (or Viterbi) over the whole sequence they are given, i.e. they return
 SMOOTHED posteriors ``P(s_t | x_1..x_T)`` that depend on observations after t. Used as features, those leak the
-future. hmmlearn has no public filtering API, so the (short) forward pass lives in :func:`_forward_filter`.
+future. hmmlearn has no public filtering API, so the (short) forward pass lives in :func:`_fixed_lag_filter`.
+
+Why a fixed lag: the filter's memory of its starting point decays geometrically but never vanishes, so an
+unbounded filter gives a different probability at the same bar depending on where the series started (the
+history of a training set versus a short served request). Restarting from the stationary prior K rows back,
+for every row, makes the output a function of those K rows only, and exactly reproducible; the price is
+O(n K S^2) work instead of O(n S^2), which the compiled kernel keeps cheap (about 0.5 s per 100k rows).
 """
 
 from __future__ import annotations
@@ -62,8 +69,11 @@ def hmm_inputs(bars: pd.DataFrame, vol_window: int = 30) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         out[1:, 0] = np.log(close[1:] / close[:-1])
         out[:, 1] = np.log(high / low)
-    sq = pd.Series(out[:, 0] ** 2)
-    out[:, 2] = np.sqrt(sq.rolling(vol_window, min_periods=vol_window).mean().to_numpy())
+    # Each window's mean is taken over its own values (not a running sum), so the value at t is the same to
+    # the last bit whatever came before the window: the HMM probabilities inherit that.
+    if n > vol_window:
+        sq = np.lib.stride_tricks.sliding_window_view(out[1:, 0] ** 2, vol_window)
+        out[vol_window:, 2] = np.sqrt(sq.mean(axis=1))
     out[~np.isfinite(out)] = np.nan
     return out
 
@@ -72,58 +82,54 @@ def hmm_inputs(bars: pd.DataFrame, vol_window: int = 30) -> np.ndarray:
 # Numerical kernels
 # --------------------------------------------------------------------------------------------------------------
 
-@njit(cache=True)
-def _forward_filter(log_b, valid, init, transmat):  # pragma: no cover - compiled
-    """Normalised forward recursion (filtering).
+@njit(cache=True, nogil=True)
+def _fixed_lag_filter(b, bad_before, init, transmat, lag, rows):  # pragma: no cover - compiled
+    """Normalised forward recursion over the ``lag`` rows ending at each row of ``rows``.
 
-    ``alpha_t(k) = P(s_t = k | x_1..x_t)``:
-        alpha_first(k) ∝ init(k) * b_first(k)
-        alpha_t(k)     ∝ (sum_j alpha_{t-1}(j) * A[j, k]) * b_t(k)
-    computed in log space per step (``b`` enters as log densities, the max is subtracted before ``exp``) so no
-    emission underflows. A row whose observation is missing (``valid[t]`` false) after the first valid row gets
-    the one-step prediction ``alpha_{t-1} @ A`` (the exact HMM update for a missing observation). Rows before the
-    first valid observation are NaN.
+    ``b``: emission likelihoods scaled per row (row maximum 1, so no underflow); ``bad_before[t]``: number of
+    rows before t without a valid observation. For a target row t with window ``u = t - lag + 1 .. t``:
+        alpha_u0(k) ∝ init(k) * b_u0(k)
+        alpha_u(k)  ∝ (sum_j alpha_{u-1}(j) * A[j, k]) * b_u(k)
+    and the output is alpha_t. A window that starts before row 0 or holds an invalid observation is NaN. If
+    every state is impossible at a step (all products 0), the prediction is kept rather than divided by zero.
     """
-    n, k = log_b.shape
-    out = np.full((n, k), np.nan)
+    n, k = b.shape
+    out = np.full((rows.shape[0], k), np.nan)
     alpha = np.empty(k)
     pred = np.empty(k)
-    w = np.empty(k)
-    started = False
-    for t in range(n):
-        if not started:
-            if not valid[t]:
-                continue
+    for r in range(rows.shape[0]):
+        t = rows[r]
+        lo = t - lag + 1
+        if lo < 0 or bad_before[t + 1] - bad_before[lo] > 0:
+            continue
+        tot = 0.0
+        for s in range(k):
+            alpha[s] = init[s] * b[lo, s]
+            tot += alpha[s]
+        if tot > 0.0:
             for s in range(k):
-                pred[s] = init[s]
-            started = True
+                alpha[s] /= tot
         else:
+            for s in range(k):
+                alpha[s] = init[s]
+        for u in range(lo + 1, t + 1):
+            tot = 0.0
             for s in range(k):
                 acc = 0.0
                 for j in range(k):
                     acc += alpha[j] * transmat[j, s]
                 pred[s] = acc
-        if valid[t]:
-            m = -np.inf
             for s in range(k):
-                w[s] = np.log(pred[s]) + log_b[t, s]
-                if w[s] > m:
-                    m = w[s]
-            if m == -np.inf:  # every state impossible: keep the prediction rather than divide by zero
+                alpha[s] = pred[s] * b[u, s]
+                tot += alpha[s]
+            if tot > 0.0:
+                for s in range(k):
+                    alpha[s] /= tot
+            else:
                 for s in range(k):
                     alpha[s] = pred[s]
-            else:
-                tot = 0.0
-                for s in range(k):
-                    w[s] = np.exp(w[s] - m)
-                    tot += w[s]
-                for s in range(k):
-                    alpha[s] = w[s] / tot
-        else:
-            for s in range(k):
-                alpha[s] = pred[s]
         for s in range(k):
-            out[t, s] = alpha[s]
+            out[r, s] = alpha[s]
     return out
 
 
@@ -169,10 +175,11 @@ class RegimeHMM:
     (seeded). States are then relabelled by ascending variance of the standardised return (column 0), so state 0
     is the calmest and state ``k-1`` the most volatile whatever labels the EM happened to produce.
 
-    ``filter_proba(X)`` returns ``P(s_t | x_1..x_t)`` (forward recursion only). The prior of the first valid row
-    is the stationary distribution of the fitted transition matrix, not hmmlearn's ``startprob_``: EM estimates
-    ``startprob_`` from a single sequence's first row, so it is a near one-hot artefact of where the training
-    window began. Rows before the first valid (NaN-free) row are NaN.
+    ``filter_proba(X)`` returns ``P(s_t | x_{t-K+1}..x_t)`` (forward recursion only, over the last K =
+    ``config.filter_lag`` rows). The prior at the start of each window is the stationary distribution of the
+    fitted transition matrix, not hmmlearn's ``startprob_``: EM estimates ``startprob_`` from a single
+    sequence's first row, so it is a near one-hot artefact of where the training window began. Rows whose
+    window reaches before row 0 or holds a NaN row are NaN.
 
     Fitted attributes: ``mean_``, ``scale_``, ``startprob_``, ``transmat_``, ``means_``, ``covars_`` (full
     ``(k, d, d)`` matrices in standardised units), ``fit_start_``, ``fit_end_``, ``n_fit_rows_``,
@@ -277,17 +284,31 @@ class RegimeHMM:
         self._check_fitted()
         return stationary_distribution(self.transmat_)
 
-    def filter_proba(self, X: np.ndarray) -> np.ndarray:
-        """Filtered probabilities ``P(s_t = k | x_1..x_t)``, shape ``(n, k)``; row t uses rows <= t only.
+    @property
+    def lookback(self) -> int:
+        """Bars before t that the probability at t reads: the observations' window plus the filter's lag."""
+        cfg = self._cfg()
+        return int(cfg.input_vol_window + cfg.filter_lag - 1)
 
-        Rows before the first NaN-free row are NaN; a later NaN row gets the one-step prediction
-        ``p_{t-1} @ A``. Every other row is finite, non-negative and sums to 1.
+    def filter_proba(self, X: np.ndarray, rows=None) -> np.ndarray:
+        """Fixed-lag filtered probabilities, shape ``(len(rows), k)`` (all rows by default); row t uses rows
+        ``t - filter_lag + 1 .. t`` only.
+
+        Rows whose window reaches before row 0 or holds a row with NaN are NaN; every other row is finite,
+        non-negative and sums to 1.
         """
         X = _as_2d(X)
+        n = X.shape[0]
+        rows = np.arange(n, dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
+        if rows.size and (rows.min() < 0 or rows.max() >= n):
+            raise ConfigError(f"rows must lie in [0, {n})")
         log_b = self.log_emission(X)
         valid = np.isfinite(log_b).all(axis=1)
         log_b = np.where(valid[:, None], log_b, 0.0)
-        return _forward_filter(log_b, valid, self.initial_distribution(), self.transmat_)
+        b = np.exp(log_b - log_b.max(axis=1, keepdims=True))
+        bad_before = np.concatenate([[0], np.cumsum(~valid)]).astype(np.int64)
+        return _fixed_lag_filter(b, bad_before, self.initial_distribution(), self.transmat_,
+                                 int(self._cfg().filter_lag), rows)
 
     def filter_states(self, X: np.ndarray) -> np.ndarray:
         """Most probable filtered state per row (int64), -1 where the probabilities are NaN."""
@@ -350,71 +371,6 @@ class RegimeHMM:
         if not f.is_file():
             raise ConfigError(f"no saved regime model at {f}")
         return cls.from_dict(json.loads(f.read_text()))
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Walk-forward mode
-# --------------------------------------------------------------------------------------------------------------
-
-def refit_points(n: int, start: int, refit_every: int) -> np.ndarray:
-    """Refit rows ``start, start + refit_every, ...`` below ``n`` (``[start]`` alone when ``start >= n``)."""
-    return np.arange(start, max(n, start + 1), refit_every, dtype=np.int64)
-
-
-def walk_forward_proba(X: np.ndarray, config: RegimeConfig | None = None, start: int | None = None,
-                       fill_before_start: bool = False, return_models: bool = False):
-    """Walk-forward filtered probabilities: refit every ``config.refit_every`` rows on the expanding past.
-
-    With refit rows ``r_0 = start < r_1 = start + refit_every < ...``, model ``m_i`` is fitted on rows
-    ``< r_i`` (the most recent ``max_fit_rows`` of them) and supplies the probabilities of rows
-    ``[r_i, r_{i+1})``.
-
-    How the forward recursion continues across a refit: the new model's states are not the old model's states
-    (different parameters, possibly a different ordering of similar states), so the old ``alpha`` cannot be
-    carried over. Instead ``m_i`` runs its own forward filter from the first row of its fit window
-    (``m_i.fit_start_``, a row ``< r_i``) through ``r_{i+1} - 1``, and only rows ``[r_i, r_{i+1})`` are kept.
-    Every kept row t therefore depends on parameters fitted on rows ``< r_i <= t`` and on observations
-    ``<= t``: the output is causal. The burn-in over the fit window makes the filter's state at ``r_i`` as
-    informed as if the model had been running all along (its memory of the initial prior decays geometrically).
-
-    Rows ``< start`` are NaN unless ``fill_before_start``: then they get ``m_0``'s filtered probabilities, which
-    are in-sample (``m_0`` was fitted on those very rows, exactly what mode "once" gives training rows).
-    ``start`` defaults to ``refit_every`` (the first model needs a past to fit on).
-    Returns the ``(n, k)`` array, and the list of fitted models when ``return_models``.
-    """
-    cfg = config if config is not None else RegimeConfig()
-    X = _as_2d(X)
-    n = X.shape[0]
-    start = cfg.refit_every if start is None else int(start)
-    if start <= 0 or start > n:
-        raise ConfigError(f"walk-forward start must be in [1, {n}], got {start}")
-    out = np.full((n, cfg.n_states), np.nan)
-    points = refit_points(n, start, cfg.refit_every)
-    models = []
-    for i, r in enumerate(points):
-        stop = int(points[i + 1]) if i + 1 < len(points) else n
-        model = RegimeHMM(cfg).fit(X, train_end=int(r))
-        lo = 0 if (i == 0 and fill_before_start) else model.fit_start_
-        p = model.filter_proba(X[lo:stop])
-        keep_from = lo if (i == 0 and fill_before_start) else int(r)
-        out[keep_from:stop] = p[keep_from - lo:]
-        models.append(model)
-    return (out, models) if return_models else out
-
-
-def regime_proba(X: np.ndarray, config: RegimeConfig | None = None, train_end: int | None = None) -> np.ndarray:
-    """Probabilities in the configured mode.
-
-    ``mode="once"``: one model fitted on rows ``< train_end``, filtered over all rows.
-    ``mode="walk_forward"``: :func:`walk_forward_proba` with ``start=train_end`` and training rows filled by
-    the first model (in-sample, like mode "once").
-    """
-    cfg = config if config is not None else RegimeConfig()
-    if cfg.mode == "once":
-        return RegimeHMM(cfg).fit(X, train_end=train_end).filter_proba(X)
-    X = _as_2d(X)
-    return walk_forward_proba(X, cfg, start=X.shape[0] if train_end is None else train_end,
-                              fill_before_start=True)
 
 
 def _as_2d(X) -> np.ndarray:

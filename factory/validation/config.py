@@ -18,7 +18,7 @@ class SplitConfig(StrictConfig):
     # Samples whose label end t1 comes within `purge_bars` of their segment's end (or of a test block) are dropped.
     purge_bars: int = Field(60, ge=0)
     # Bars skipped after each segment before the next one starts; must cover feature warm-up and model look-back.
-    embargo_bars: int = Field(1440, ge=0)
+    embargo_bars: int = Field(2000, ge=0)
     n_splits: int = Field(5, ge=2)
 
     @model_validator(mode="after")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pandas as pd
 import pytest
 from data_helpers import issue, make_bars
 
-from factory.data.validation import check_bars, check_ticks, validate_bars, validate_ticks
+from factory.data.validation import check_bars, check_ticks, inspect_bars, validate_bars, validate_ticks
 from factory.errors import DataValidationError
 
 CAL = "cme_globex_equity"
@@ -180,19 +179,6 @@ def test_rows_are_capped_at_five(bars):
     assert "20 rows" in found.message
 
 
-def test_million_bars_validate_fast():
-    n = 1_000_000
-    ts = pd.date_range("2020-01-01", periods=n, freq="1min", tz="UTC")
-    price = 4500 + np.cumsum(np.random.default_rng(0).standard_normal(n)) * 0.25
-    df = pd.DataFrame({"timestamp": ts, "open": price, "high": price + 1, "low": price - 1, "close": price,
-                       "volume": np.ones(n)})
-    validate_bars(df, calendar=CAL)  # warm caches
-    t0 = time.perf_counter()
-    validate_bars(df)
-    validate_bars(df, calendar=CAL)
-    assert time.perf_counter() - t0 < 2.0
-
-
 # ----------------------------------------------------------------------------------------------------- ticks
 def _ticks():
     ts = pd.to_datetime(["2024-01-08 14:30:00.1", "2024-01-08 14:30:00.1", "2024-01-08 14:30:02.0"], utc=True)
@@ -214,3 +200,95 @@ def test_ticks_checks():
     assert issue(validate_ticks(_ticks().drop(columns="price")), "columns", "price")
     with pytest.raises(DataValidationError):
         check_ticks(t)
+
+
+# ----------------------------------------------------------------------------------------------------- values
+def test_non_positive_price(bars):
+    bars.loc[3, "low"] = 0.0
+    bars.loc[8, "close"] = -1.0
+    found = validate_bars(bars)
+    assert issue(found, "price", "low").rows == (3,)
+    assert issue(found, "price", "close").rows == (8,)
+    assert "not positive" in issue(found, "price", "low").message
+
+
+def test_magnitude(bars):
+    bars.loc[5, "volume"] = 1e15
+    bars.loc[6, "volume"] = np.inf
+    found = validate_bars(bars)
+    assert issue(found, "magnitude", "volume").rows == (5,)  # an infinity is 'finite', not also 'magnitude'
+    assert issue(found, "finite", "volume").rows == (6,)
+
+
+def test_ticks_share_the_value_checks():
+    t = _ticks()
+    t.loc[1, "price"] = 0.0
+    assert issue(validate_ticks(t), "price", "price").rows == (1,)
+
+
+# ----------------------------------------------------------------------------------------------------- modes
+def _iso(df: pd.DataFrame) -> pd.DataFrame:
+    return df.assign(timestamp=[t.isoformat() for t in df["timestamp"]])
+
+
+def test_serving_mode_reads_what_a_request_sends(bars):
+    # A pipeline frame holds datetimes with explicit zones; a request may send text, epochs or naive UTC.
+    for request in (_iso(bars), bars.assign(timestamp=bars["timestamp"].astype("int64") // 10**6),
+                    bars.assign(timestamp=bars["timestamp"].dt.tz_localize(None))):
+        assert validate_bars(request, mode="serving") == []
+        assert {i.check for i in validate_bars(request)} & {"datetime", "timezone"}
+
+
+def test_each_mode_keeps_its_words_for_timestamps(bars):
+    bars["timestamp"] = bars["timestamp"].where(bars.index != 4)
+    assert issue(validate_bars(bars), "nan", "timestamp").rows == (4,)
+    assert issue(validate_bars(bars, mode="serving"), "timestamp", "timestamp").rows == (4,)
+    assert [i.check for i in validate_bars([1], mode="serving")] == ["type"]
+    assert [i.check for i in validate_bars([1])] == ["columns"]
+
+
+def test_numbers_as_text_are_read_only_from_files(bars):
+    # A CSV column with one bad cell arrives as text; a JSON request has real numbers, so text is a client error.
+    bars["close"] = bars["close"].astype(str).astype(object)
+    assert validate_bars(bars) == []
+    assert issue(validate_bars(bars, mode="serving"), "numeric", "close").rows == (0, 1, 2, 3, 4)
+
+
+def test_first_error_stops_early(bars):
+    bars.loc[2, "open"] = np.nan
+    bars.loc[7, "volume"] = -1.0
+    every = validate_bars(bars, mode="serving")
+    assert [i.check for i in every] == ["nan", "volume"]
+    assert validate_bars(bars, mode="serving", first_error=True) == every[:1]
+
+
+def test_max_rows(bars):
+    assert issue(validate_bars(bars, max_rows=10), "rows").message == "20 bars exceed the limit of 10"
+    assert validate_bars(bars, max_rows=20) == []
+
+
+def test_gap_factor_none_turns_gap_warnings_off():
+    gappy = make_bars(60).drop(index=range(20, 40)).reset_index(drop=True)
+    assert validate_bars(gappy, gap_factor=None) == []
+
+
+def test_unknown_mode_is_refused(bars):
+    with pytest.raises(ValueError, match="unknown mode 'lenient'"):
+        validate_bars(bars, mode="lenient")
+
+
+def test_inspect_bars_counts_rows_and_normalises(bars):
+    bars["volume"] = bars["volume"].astype(np.int64)
+    report = inspect_bars(_iso(bars).set_index(pd.RangeIndex(100, 120)), mode="serving")
+    assert report.errors == []
+    out = report.bars()
+    assert str(out["timestamp"].dtype) == "datetime64[ns, UTC]" and out.index.equals(pd.RangeIndex(20))
+    assert all(out[c].dtype == np.float64 for c in out.columns[1:])
+    pd.testing.assert_series_equal(out["timestamp"], bars["timestamp"].dt.tz_convert("UTC"), check_names=False)
+
+    bars.loc[[1, 3, 5, 7, 9, 11, 13], "close"] = np.nan
+    report = inspect_bars(bars)
+    [(found, count)] = report.errors
+    assert found.rows == (1, 3, 5, 7, 9) and count == 7  # Issue.rows keeps five; the count is exact
+    with pytest.raises(DataValidationError):
+        report.bars()

@@ -119,7 +119,7 @@ def test_higher_timeframe_features_ignore_the_current_bucket(bars, cfg64):
 
 
 def test_float32_and_float64_agree(bars, cfg64):
-    x32 = compute_features(bars, FeatureConfig())
+    x32 = compute_features(bars, FeatureConfig(dtype="float32"))
     x64 = compute_features(bars, cfg64)
     assert (x32.dtypes == np.float32).all() and (x64.dtypes == np.float64).all()
     np.testing.assert_allclose(x32.to_numpy(np.float64), x64.to_numpy(), rtol=1e-5, atol=1e-5)

@@ -123,9 +123,16 @@ def test_rolling_kernels_match_references():
         ref_cor = (dx * dy).sum(axis=1) / np.sqrt((dx * dx).sum(axis=1) * (dy * dy).sum(axis=1))
         np.testing.assert_allclose(cov, ref_cov, rtol=1e-9, atol=1e-10)
         np.testing.assert_allclose(cor, ref_cor, rtol=0, atol=1e-7)  # values ~5000, spreads ~1e-3 at w=2
-    # a missing value is skipped (pandas ignore_na=True) and its own bar is NaN
-    ref = s.ewm(alpha=0.1, adjust=False, min_periods=5, ignore_na=True).mean().where(s.notna())
-    np.testing.assert_allclose(ro.ema(x, 0.1, 5), ref, rtol=1e-12)
+    # the bounded exponential mean is the weighted mean of each window; a missing value blanks its windows
+    for w in (1, 5, 40):
+        weights = 0.1 * 0.9 ** np.arange(w)[::-1]
+        ref = np.full(len(x), np.nan)
+        ref[w - 1:] = _windows(x, w)[w - 1:] @ (weights / weights.sum())
+        np.testing.assert_allclose(ro.ewm_window(x, 0.1, w), ref, rtol=1e-12)
+    zeros = np.zeros(200)
+    zeros[50] = 3.0
+    out = ro.ewm_window(zeros, 0.3, 10)
+    assert (out[60:] == 0.0).all() and out[59] > 0  # a window of zeros is exactly 0, not rounding residue
 
 
 def test_rolling_linreg_matches_numpy():
@@ -193,7 +200,9 @@ def test_session_features_across_daylight_saving():
     x = compute_features(b, FeatureConfig(dtype="float64"))
     # Fri 15:59 CST; Sun 17:00 CDT (open); Sun 17:01; Mon 09:30 CDT; Mon 15:59; Mon 17:00 (next session)
     assert list(x["session_minutes"]) == [1379, 0, 1, 990, 1379, 0]
-    assert list(x["bars_since_open"]) == [0, 0, 1, 2, 3, 0]
+    # The first bar's session began before the data did: when is unknown, so its count is undefined.
+    assert np.isnan(x["bars_since_open"].iloc[0])
+    assert list(x["bars_since_open"].iloc[1:]) == [0, 1, 2, 3, 0]
     assert list(x["day_of_week"]) == [4, 6, 6, 0, 0, 0]
     assert list(x["hour"]) == [15, 17, 17, 9, 15, 17]
     assert list(x["is_rth"]) == [0, 0, 0, 1, 0, 0]
@@ -201,21 +210,22 @@ def test_session_features_across_daylight_saving():
 
 
 def test_higher_timeframe_values_by_hand():
-    # Bars at minutes 0..44 of an hour; 15-minute buckets [0,15), [15,30), [30,45).
-    n = 45
+    # Bars at minutes 0..59 of an hour; 15-minute buckets [0,15), [15,30), [30,45), [45,60). The data's first
+    # bucket is never used: the data may have started inside it.
+    n = 60
     ts = pd.date_range("2024-01-08 14:00", periods=n, freq="1min", tz="UTC")
     c = 100.0 + np.arange(n)
     b = pd.DataFrame({"timestamp": ts, "open": c - 0.5, "high": c + 1, "low": c - 1, "close": c, "volume": 1.0})
     cfg = FeatureConfig(dtype="float64", higher_timeframes=("15min",), htf_window=2, htf_period=2)
     x = compute_features(b, cfg)
     r1 = x["htf_15min_ret_1"]
-    assert r1.iloc[:30].isna().all()  # bucket 2 is the first with a completed bucket before the previous one
-    # closes of buckets 1 and 0, seen from bucket 2 on
-    np.testing.assert_allclose(r1.iloc[30:], math.log(129.0 / 114.0), rtol=1e-12)
+    assert r1.iloc[:45].isna().all()  # bucket 3 is the first with two usable completed buckets before it
+    # closes of buckets 2 and 1, seen from bucket 3 on
+    np.testing.assert_allclose(r1.iloc[45:], math.log(144.0 / 129.0), rtol=1e-12)
     body = x["htf_15min_body"]
-    assert body.iloc[:15].isna().all()
-    # bucket 0: open 99.5, high 115, low 99, close 114
-    np.testing.assert_allclose(body.iloc[15:30], (114.0 - 99.5) / (115.0 - 99.0), rtol=1e-12)
+    assert body.iloc[:30].isna().all()
+    # bucket 1: open 114.5, high 130, low 114, close 129, seen in bucket 2
+    np.testing.assert_allclose(body.iloc[30:45], (129.0 - 114.5) / (130.0 - 114.0), rtol=1e-12)
 
 
 def test_kernels_do_not_depend_on_later_missing_values():
@@ -259,7 +269,7 @@ def test_kernels_are_causal_property(n, w, cut, seed, nan_rate):
         lambda a: list(ro.rolling_mean_std(a, w, 0)),
         lambda a: list(ro.rolling_linreg(a, w)) if w > 1 else [],
         lambda a: list(ro.rolling_cov_corr(a, ro.lag(a, 1), w)) if w > 1 else [],
-        lambda a: [ro.ema(a, 0.2, w), sign_entropy(ro.diff(a, 1), w)],
+        lambda a: [ro.ewm_window(a, 0.2, w), sign_entropy(ro.diff(a, 1), w)],
     ):
         for u, v in zip(fn(x), fn(y)):
             np.testing.assert_array_equal(u[: t + 1], v[: t + 1])

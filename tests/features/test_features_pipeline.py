@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from factory.errors import DataValidationError, FactoryError
-from factory.features import FeatureConfig, FeaturePipeline, NotFittedError, feature_names, warmup_bars
+from factory.features import FeatureConfig, FeaturePipeline, NotFittedError, feature_names, lookback_bars
 from feature_bars import replace_future
 
 TRAIN_END = 3000
@@ -21,9 +21,9 @@ def fitted(bars):
 
 
 def test_fitted_attributes(fitted, bars):
-    warm = warmup_bars()
+    warm = lookback_bars()
     assert fitted.feature_names_ == feature_names()
-    assert fitted.warmup_ == warm
+    assert fitted.lookback_ == warm
     assert fitted.n_train_rows_ == TRAIN_END - warm
     assert fitted.center_.shape == fitted.scale_.shape == (len(feature_names()),)
     assert np.isfinite(fitted.center_).all() and (fitted.scale_ > 0).all()
@@ -41,7 +41,7 @@ def test_scaling_uses_training_rows_only(fitted, bars):
 
 def test_a_training_row_does_move_the_scaling(fitted, bars):
     changed = bars.copy()
-    rows = slice(warmup_bars() + 100, warmup_bars() + 400)
+    rows = slice(lookback_bars() + 100, lookback_bars() + 400)
     changed.loc[rows, "volume"] *= 9.0
     changed.loc[rows, ["open", "high", "low", "close"]] *= 1.02
     other = FeaturePipeline().fit(changed, train_end=TRAIN_END)
@@ -52,7 +52,7 @@ def test_a_training_row_does_move_the_scaling(fitted, bars):
 def test_robust_statistics_by_hand(fitted, bars):
     from factory.features import compute_features
 
-    raw = compute_features(bars.iloc[:TRAIN_END]).iloc[warmup_bars():]
+    raw = compute_features(bars.iloc[:TRAIN_END]).iloc[lookback_bars():]
     col = raw["rsi_14"].to_numpy(np.float64)
     j = fitted.feature_names_.index("rsi_14")
     assert fitted.center_[j] == pytest.approx(np.median(col))
@@ -61,9 +61,9 @@ def test_robust_statistics_by_hand(fitted, bars):
 
 def test_transform_scales_clips_and_keeps_warmup_nan(fitted, bars):
     x = fitted.transform(bars)
-    assert (x.dtypes == np.float32).all()
+    assert (x.dtypes == np.float64).all()
     assert list(x.columns) == feature_names()
-    warm = warmup_bars()
+    warm = lookback_bars()
     assert x.iloc[:warm].isna().any().any()
     tail = x.iloc[warm:].to_numpy()
     assert np.isfinite(tail).all()
@@ -75,7 +75,7 @@ def test_transform_scales_clips_and_keeps_warmup_nan(fitted, bars):
 
 def test_standard_scaling_and_none(bars):
     std = FeaturePipeline(FeatureConfig(scaling="standard", clip=3.0)).fit(bars, train_end=TRAIN_END)
-    x = std.transform(bars).iloc[warmup_bars():TRAIN_END].to_numpy(np.float64)
+    x = std.transform(bars).iloc[lookback_bars():TRAIN_END].to_numpy(np.float64)
     assert np.abs(x).max() <= 3.0
     none = FeaturePipeline({"scaling": "none"}).fit(bars, train_end=TRAIN_END)
     assert (none.center_ == 0).all() and (none.scale_ == 1).all()
@@ -92,7 +92,7 @@ def test_save_load_round_trip(fitted, bars, tmp_path):
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == ["feature_pipeline.json", "feature_scaling.npz"]
     meta = json.loads((tmp_path / "feature_pipeline.json").read_text())
-    assert meta["feature_names"] == feature_names() and meta["warmup"] == warmup_bars()
+    assert meta["feature_names"] == feature_names() and meta["lookback"] == lookback_bars()
     assert "pickle" not in (tmp_path / "feature_pipeline.json").read_text().lower()
     with np.load(tmp_path / "feature_scaling.npz", allow_pickle=False) as npz:  # fails on object arrays
         assert set(npz.files) == {"center", "scale"}
@@ -131,12 +131,12 @@ def test_transform_wrong_columns(fitted, bars):
 
 
 def test_too_few_training_rows(bars):
-    with pytest.raises(FactoryError, match="warm-up"):
-        FeaturePipeline().fit(bars, train_end=warmup_bars())
+    with pytest.raises(FactoryError, match="lookback"):
+        FeaturePipeline().fit(bars, train_end=lookback_bars())
 
 
 def test_constructor_only_stores(bars):
     cfg = FeatureConfig(clip=4.0)
     p = FeaturePipeline(cfg)
     assert p.config is cfg and not hasattr(p, "center_")
-    assert p.warmup_bars() == warmup_bars(cfg)
+    assert p.lookback_bars() == lookback_bars(cfg)

@@ -24,9 +24,9 @@ def test_output_layout(bars):
     x = compute_features(bars)
     assert list(x.columns) == feature_names()
     assert x.index.equals(bars.index)
-    assert (x.dtypes == np.float32).all()
-    # no hidden copy: one float32 block
-    assert x.to_numpy().dtype == np.float32
+    assert (x.dtypes == np.float64).all()
+    # no hidden copy: one float64 block
+    assert x.to_numpy().dtype == np.float64
 
 
 def test_index_is_preserved():
@@ -73,9 +73,10 @@ def test_finite_after_warmup_on_a_flat_market():
 
 def test_warmup_with_short_windows():
     cfg = FeatureConfig(dtype="float64", windows=(5, 30), band_windows=(10,), stat_windows=(10,),
-                        hurst_lags=(2,), higher_timeframes=("10min",), htf_window=5, htf_period=5)
+                        hurst_lags=(2,), higher_timeframes=("10min",), htf_window=5, htf_period=5,
+                        atr_periods=(5, 14), session_length="2h")
     warm = warmup_bars(cfg)
-    assert warm < warmup_bars()
+    assert warm < warmup_bars() / 2
     x = compute_features(random_walk_bars(warm + 500, seed=8), cfg)
     assert np.isfinite(x.iloc[warm:].to_numpy()).all()
     assert len(x.columns) == len(feature_names(cfg))
@@ -165,7 +166,9 @@ def test_no_higher_timeframes_is_a_valid_config():
     cfg = FeatureConfig(higher_timeframes=())
     names = feature_names(cfg)
     assert not [n for n in names if n.startswith("htf_")]
-    assert warmup_bars(cfg) < warmup_bars(FeatureConfig())
+    from factory.features import family_lookbacks
+
+    assert family_lookbacks(cfg)["higher_tf"] == 0 < family_lookbacks(FeatureConfig())["higher_tf"]
     out = compute_features(generate_bars(3000, seed=1), cfg)
     assert list(out.columns) == names
     assert np.isfinite(out.to_numpy()[warmup_bars(cfg):]).all()

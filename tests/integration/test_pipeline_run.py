@@ -22,7 +22,7 @@ labels:
 @pytest.fixture
 def small_inputs(tmp_path):
     data = tmp_path / "bars.parquet"
-    synth_to_file(data, n_bars=12_000, seed=5)
+    synth_to_file(data, n_bars=20_000, seed=5)  # the default embargo (2,000 bars) needs 15,600 bars at least
     cfg = tmp_path / "small.yaml"
     cfg.write_text(SMALL)
     return data, cfg
@@ -35,9 +35,9 @@ def test_factory_pipeline_logs_params_metrics_and_artifacts(tracking_uri, small_
     run_id = out.split("run_id:")[1].split()[0]
     run = mlflow.MlflowClient().get_run(run_id)
     p, m = run.data.params, run.data.metrics
-    assert p["labels.tuning.n_trials"] == "4" and p["split.embargo_bars"] == "1440"
+    assert p["labels.tuning.n_trials"] == "4" and p["split.embargo_bars"] == "2000"
     assert p["data.source"] == str(data) and len(p["data.sha256"]) == 64
-    assert m["n_bars"] == 12_000 and m["n_features"] >= 150
+    assert m["n_bars"] == 20_000 and m["n_features"] >= 150
     assert m["n_train"] > m["n_val"] > 0 and m["n_test"] > 0
     for part in ("train", "val", "test"):
         fracs = [m[f"label_{c}_frac_{part}"] for c in ("down", "flat", "up")]
@@ -49,7 +49,7 @@ def test_factory_pipeline_logs_params_metrics_and_artifacts(tracking_uri, small_
             "dataset/regime_plot.png", "dataset/resolved_config.yaml", "dataset/barriers.json"} <= names
     local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="dataset/data_profile.json")
     profile = json.loads(Path(local).read_text())
-    assert profile["n_bars"] == 12_000 and profile["median_interval_seconds"] == 60.0
+    assert profile["n_bars"] == 20_000 and profile["median_interval_seconds"] == 60.0
     # the synthetic data only has exchange halts and weekends: no gap warnings against the CME calendar
     assert not [w for w in profile["warnings"] if "[gap]" in w]
 
@@ -78,7 +78,7 @@ def test_mlflow_run_pipeline_entry_point(tmp_path, small_inputs):
     try:
         runs = mlflow.search_runs(experiment_names=["pipeline-test"], output_format="list")
         assert len(runs) == 1 and runs[0].info.status == "FINISHED"
-        assert runs[0].data.metrics["n_bars"] == 12_000
+        assert runs[0].data.metrics["n_bars"] == 20_000
         assert runs[0].data.tags["factory.entry_point"] == "pipeline"
     finally:
         mlflow.set_tracking_uri(None)

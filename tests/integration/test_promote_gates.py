@@ -14,7 +14,7 @@ import pytest
 
 from factory.errors import FactoryError
 from factory.packaging.registry import RegistryError, resolve_model_uri
-from factory.promotion import PromotionRefused, load_promotion_config, promote
+from factory.jobs.promote import PromotionRefused, load_promotion_config, promote
 
 NAME = "mes-lightgbm"
 WINDOW = {"data_sha256": "abc123", "test_start_row": "8000", "test_end_row": "10000",

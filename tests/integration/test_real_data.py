@@ -5,7 +5,7 @@ import pytest
 
 from factory.config import load_pipeline_config
 from factory.dataset import build_dataset
-from factory.pipeline_run import load_bars
+from factory.data.loading import load_bars
 
 from real_data_helpers import SHORT_SERIES_FEATURES, backtesting_csv, to_factory_csv
 
@@ -17,7 +17,7 @@ def _config(contract: str, bar_freq: str, htf: list[str], embargo: int):
         "labels": {"include_costs": contract != "NONE", "tuning": {"n_trials": 8, "horizon_range": [3, 20]}},
         "data": {"tz": "UTC", "session_calendar": False},
         "features": {**SHORT_SERIES_FEATURES, "bar_freq": bar_freq, "higher_timeframes": htf},
-        "regimes": {"n_states": 3, "n_iter": 30},
+        "regimes": {"n_states": 3, "n_iter": 30, "filter_lag": 120},
         "split": {"purge_bars": 20, "embargo_bars": embargo},
     })
 
@@ -50,3 +50,31 @@ def test_real_file_goes_through_the_whole_pipeline(tmp_path, name, contract, bar
     assert ds.labels["t1"].to_numpy()[tr].max() < ds.split.boundaries.train_end - cfg.split.purge_bars
     w = ds.weights[ds.split.train]
     assert np.all((w > 0) & (w <= 1))
+
+
+@pytest.mark.parametrize(
+    "name, contract, bar_freq, htf, embargo",
+    [("EURUSD.csv", "M6E", "1h", ["4h", "1D"], 400), ("GOOG.csv", "NONE", "1D", ["7D"], 250)],
+)
+def test_model_inputs_at_t_need_only_the_lookback_on_real_files(tmp_path, name, contract, bar_freq, htf, embargo):
+    """On real hourly FX and daily equity bars, the model inputs (features and HMM probabilities) at bar t from
+    bars[t - lookback .. t] alone equal the dataset's row t to 1e-9, at bars across the whole file (the first
+    bars after weekends and holidays included). (That the declared lookbacks are exact, not just enough, is
+    shown family by family on full sessions and buckets in tests/features/test_features_lookback.py.)"""
+    from factory.packaging.model_inputs import compute_model_inputs
+
+    path = to_factory_csv(backtesting_csv(name), tmp_path / name)
+    cfg = _config(contract if contract != "NONE" else "MES", bar_freq, htf, embargo)
+    ds = build_dataset(load_bars(str(path), cfg).bars, cfg)
+    look = ds.input_lookback
+    ts = ds.bars["timestamp"].astype("int64").to_numpy()
+    after_gap = np.flatnonzero(np.diff(ts) > 1.5 * np.median(np.diff(ts))) + 1
+    rows = sorted({int(r) for r in np.r_[after_gap[after_gap > look][:6], np.linspace(look, len(ds.bars) - 1, 8)]})
+    assert len(rows) >= 10
+    full = ds.features.to_numpy()
+    for t in rows:
+        cut = ds.bars.iloc[t - look: t + 1].reset_index(drop=True)
+        got = compute_model_inputs(cut, ds.feature_pipeline, ds.hmm).to_numpy()[-1]
+        assert np.isfinite(got).all()
+        np.testing.assert_allclose(got, full[t], rtol=0, atol=1e-9, err_msg=f"{name} bar {t}")
+

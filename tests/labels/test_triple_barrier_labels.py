@@ -9,6 +9,7 @@ import pytest
 from factory.contracts import CostModel, get_contract
 from factory.errors import ConfigError
 from factory.features.indicators import atr as wilder_atr
+from factory.features.indicators import wilder_window
 from factory.labels import LABEL_COLUMNS, LabelConfig, labels_from_config, triple_barrier_labels
 
 from label_synth import bars_from_rows, random_walk_bars
@@ -131,7 +132,8 @@ def test_default_atr_is_wilder(walk):
     out = triple_barrier_labels(walk, 2.0, 2.0, 20)
     expect = wilder_atr(walk["high"].to_numpy(), walk["low"].to_numpy(), walk["close"].to_numpy(), 14)
     np.testing.assert_array_equal(out["atr"].to_numpy(), expect)
-    assert out["label"].iloc[:13].isna().all() and out["label"].iloc[13:-20].notna().all()
+    first = wilder_window(14)  # the bounded ATR reads its window of true ranges and the close before
+    assert out["label"].iloc[:first].isna().all() and out["label"].iloc[first:-20].notna().all()
 
 
 def _reference(bars, k_up, k_down, horizon, atr, rtp, path):

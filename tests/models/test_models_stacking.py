@@ -107,11 +107,12 @@ def test_label_spans_are_required_and_accepted_via_setter():
     np.testing.assert_array_equal(a, b)
 
 
-def test_embargo_shorter_than_the_warmup_is_a_leak():
+def test_embargo_shorter_than_the_input_lookback_is_a_leak():
     X, y, t0, t1 = _data(120)
-    model = create_model("stacking", members=["logistic"], n_splits=3, purge_bars=2, embargo_bars=5, min_embargo=30)
+    model = create_model("stacking", members=["logistic"], n_splits=3, purge_bars=2, embargo_bars=5)
     with pytest.raises(LeakageError, match="embargo_bars=5"):
-        model.fit(X, y, t0=t0, t1=t1)
+        model.fit(X, y, t0=t0, t1=t1, input_lookback=30)
+    model.fit(X, y, t0=t0, t1=t1, input_lookback=5)  # an embargo as long as the lookback is enough
 
 
 def test_saved_with_members_and_meta(tmp_path):

@@ -29,13 +29,14 @@ def model():
     from factory.dataset import build_dataset
     from factory.models import create_model
     from factory.packaging.reference import reference_sample
-    from factory.training import fit_bundle, load_train_config
+    from factory.fitting import fit_bundle
+    from factory.train_config import load_train_config
 
     cfg = load_train_config("lightgbm", str(SMALL_CONFIG))
     dataset = build_dataset(generate_bars(12_000, seed=11), cfg.pipeline)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        bundle = fit_bundle(dataset, create_model("lightgbm", **cfg.model.model_dump(mode="json")), cfg.training)
+        bundle = fit_bundle(dataset, create_model("lightgbm", **cfg.model.model_dump(mode="json")), training=cfg.training)
     return bundle, reference_sample(dataset.features, dataset.bars["timestamp"], dataset.rows("train"), 2000)
 
 

@@ -22,7 +22,7 @@ def small_bars():
 @pytest.fixture(scope="session")
 def dataset(small_bars):
     from factory.dataset import build_dataset
-    from factory.training import load_train_config
+    from factory.train_config import load_train_config
 
     return build_dataset(small_bars, load_train_config("lightgbm", str(SMALL_CONFIG)).pipeline)
 
@@ -33,7 +33,8 @@ def fitted(dataset):
     from sklearn.exceptions import ConvergenceWarning
 
     from factory.models import create_model
-    from factory.training import fit_bundle, load_train_config
+    from factory.fitting import fit_bundle
+    from factory.train_config import load_train_config
 
     cache = {}
 
@@ -44,7 +45,7 @@ def fitted(dataset):
                 # The tiny logistic settings stop lbfgs early on purpose.
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 model = create_model(key, **cfg.model.model_dump(mode="json"))
-                cache[key] = fit_bundle(dataset, model, cfg.training)
+                cache[key] = fit_bundle(dataset, model, training=cfg.training)
         return cache[key]
 
     return get

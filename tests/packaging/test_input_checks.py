@@ -7,6 +7,8 @@ import pandas as pd
 import pytest
 from mlflow.exceptions import MlflowException
 
+from factory.data.timestamps import parse_timestamps as shared_parse_timestamps
+from factory.data.validation import inspect_bars, validate_bars
 from serving.input_checks import check_bars_input, parse_timestamps
 
 N = 40
@@ -117,3 +119,30 @@ def test_integer_volumes_and_object_numbers_are_accepted():
     df["open"] = df["open"].astype(object)  # what a JSON table with mixed ints and floats can turn into
     out = check_bars_input(df, min_bars=20)
     np.testing.assert_array_equal(out["volume"].to_numpy(), _bars()["volume"].to_numpy(dtype=float))
+
+
+# ----------------------------------------------------------------------------------------------------- one implementation
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_the_served_error_is_the_shared_checks_first_error(case):
+    """Serving runs the training checks (serving mode): same check, column, message and first row."""
+    mutate = BAD[case][0]
+    first = validate_bars(mutate(_bars()), min_bars=20, mode="serving")[0]
+    with pytest.raises(MlflowException) as err:
+        check_bars_input(mutate(_bars()), min_bars=20)
+    col = f" column '{first.column}'" if first.column else ""
+    assert err.value.message.startswith(f"invalid bars: [{first.check}]{col}: {first.message}")
+    if first.rows:
+        assert f"first offending row: {first.rows[0]}" in err.value.message
+
+
+def test_good_input_is_the_shared_checks_normalised_bars():
+    df = _bars().assign(timestamp=[t.isoformat() for t in _bars()["timestamp"]])
+    pd.testing.assert_frame_equal(check_bars_input(df, min_bars=20),
+                                  inspect_bars(df, min_bars=20, mode="serving").bars(), check_exact=True)
+
+
+@pytest.mark.parametrize("name", sorted(_formats()))
+def test_serving_timestamps_are_the_shared_parser_in_serving_mode(name):
+    idx, issues = shared_parse_timestamps(_formats()[name], mode="serving")
+    assert issues == []
+    np.testing.assert_array_equal(parse_timestamps(_formats()[name]), idx.asi8)

@@ -45,15 +45,53 @@ def test_native_reloaded_and_pyfunc_agree(key, fitted, saved, small_bars, tmp_pa
 
 @pytest.mark.parametrize("key", MODEL_KEYS)
 def test_pyfunc_reproduces_the_training_evaluation(key, dataset, fitted, saved):
-    from factory.training import evaluate, segment
+    from factory.fitting import evaluate_part, segment
 
     bundle = fitted(key)
     _, pyfunc = saved(key)
     served = pyfunc.predict(dataset.bars)
     rows = segment(dataset, "test")
-    offline = evaluate(dataset, bundle, "test").outputs
+    offline = evaluate_part(dataset, bundle, "test").outputs
     got = served.iloc[rows - bundle.warmup_bars].reset_index(drop=True)
     _same_up_to_rounding(got, offline.reset_index(drop=True))
+
+
+def _probe_rows(dataset, lookback: int) -> list[int]:
+    """Bars where a served request is most likely to differ from training: the first bars after the daily
+    halt and after a weekend, both sides of every split boundary, and spread over the whole history."""
+    ts = pd.DatetimeIndex(dataset.bars["timestamp"]).asi8
+    after_gap = np.flatnonzero(np.diff(ts) > 60e9) + 1
+    b = dataset.split.boundaries
+    edges = [b.train_end - 1, b.train_end, b.val_start, b.val_end - 1, b.val_end, b.test_start, b.end - 1]
+    rows = edges + [int(r) for g in (after_gap, after_gap + 1) for r in g[g > lookback][:3]]
+    rows += list(np.linspace(lookback, len(dataset.bars) - 1, 8).astype(int))
+    return sorted({r for r in rows if lookback <= r < len(dataset.bars)})
+
+
+@pytest.mark.parametrize("key", MODEL_KEYS)
+def test_a_request_of_min_bars_reproduces_the_full_history(key, dataset, fitted, saved):
+    """The served output at the last bar of a request holding exactly ``min_bars`` bars equals the output the
+    full history gives at that bar: probabilities to 1e-9, and so the signal, at many bars (inside training, at
+    the split edges, on the first bars after halts and weekends). This is what makes the backtest describe
+    what is served."""
+    bundle = fitted(key)
+    _, pyfunc = saved(key)
+    full = bundle.predict(dataset.bars)  # offline: one row per bar from the lookback on
+    rows = _probe_rows(dataset, bundle.lookback)
+    assert len(rows) >= 15
+    probs = ["prob_down", "prob_flat", "prob_up"]
+    for t in rows:
+        request = _iso(dataset.bars.iloc[t - bundle.min_bars + 1: t + 1])
+        served = pyfunc.predict(request, params={"last_only": True})
+        offline = full.iloc[[t - bundle.lookback]].reset_index(drop=True)
+        assert served["timestamp"].iloc[0] == offline["timestamp"].iloc[0]
+        np.testing.assert_allclose(served[probs].to_numpy(), offline[probs].to_numpy(), rtol=0, atol=1e-9,
+                                   err_msg=f"{key} at bar {t}")
+        assert served["signal"].iloc[0] == offline["signal"].iloc[0]
+        np.testing.assert_allclose(served[["expected_return", "ret_q05", "ret_q95"]].to_numpy(),
+                                   offline[["expected_return", "ret_q05", "ret_q95"]].to_numpy(), atol=1e-9)
+    with pytest.raises(Exception, match="min_bars"):
+        pyfunc.predict(_iso(dataset.bars.iloc[-(bundle.min_bars - 1):]), params={"last_only": True})
 
 
 @pytest.mark.parametrize("key", MODEL_KEYS)

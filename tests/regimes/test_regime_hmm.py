@@ -1,4 +1,4 @@
-"""The HMM regimes: causal filtering, train-only fitting, state recovery, persistence, walk-forward."""
+"""The HMM regimes: causal, bounded-memory (fixed-lag) filtering, train-only fitting, state recovery, persistence."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from hmmlearn.hmm import GaussianHMM
 
 from factory.errors import ConfigError, FactoryError
-from factory.regimes import RegimeConfig, RegimeHMM, hmm_inputs, regime_proba, walk_forward_proba
-from factory.regimes.hmm import refit_points, stationary_distribution
+from factory.regimes import RegimeConfig, RegimeHMM, hmm_inputs
+from factory.regimes.hmm import stationary_distribution
 
 from regime_synth import regime_bars
 
@@ -80,13 +80,14 @@ def test_filter_proba_ignores_future_rows(fitted, t):
     p = model.filter_proba(X)
     pp = model.filter_proba(Xp)
     np.testing.assert_allclose(pp[: t + 1], p[: t + 1], rtol=0, atol=1e-9)
-    assert np.abs(pp[t + 1:] - p[t + 1:]).max() > 1e-3  # the perturbation is real
+    assert np.nanmax(np.abs(pp[t + 1:] - p[t + 1:])) > 1e-3  # the perturbation is real
 
 
 def _uncertain_rows(model, X, how_many=2):
     """Rows where the filter is least sure (probability nearest 0.5): there the future matters most."""
     p = model.filter_proba(X)[:, 0]
     d = np.abs(np.nan_to_num(p, nan=1.0) - 0.5)
+    d[: model.lookback] = 1.0  # undefined there
     d[-50:] = 1.0  # keep some future to perturb
     return np.argsort(d)[:how_many]
 
@@ -115,12 +116,14 @@ def test_forward_backward_would_leak_the_future(fitted):
             Xp = hmm_inputs(perturb_after(bars, int(t), vol=vol))
             smooth.append(h.predict_proba((Xp[first:] - model.mean_) / model.scale_)[: t + 1 - first])
         assert np.abs(smooth[0] - smooth[1]).max() > 1e-2
-    # Our filter agrees with hmmlearn where the smoother has nothing left to add: the last row of a sequence
-    # cut at t, where filtered == smoothed by definition.
+    # Our filter agrees with hmmlearn where the smoother has nothing left to add: the last row of the
+    # filter's window (the lag rows ending at t, started from the stationary prior), where filtered ==
+    # smoothed by definition.
     p = model.filter_proba(X)
-    z = (X[first:] - model.mean_) / model.scale_
-    for t in (first, 200, 2500, len(X) - 1):
-        np.testing.assert_allclose(p[t], h.predict_proba(z[: t + 1 - first])[-1], atol=1e-8)
+    lag = model.config.filter_lag
+    z = (X - model.mean_) / model.scale_
+    for t in (model.lookback, 700, 2500, len(X) - 1):
+        np.testing.assert_allclose(p[t], h.predict_proba(z[t - lag + 1: t + 1])[-1], atol=1e-8)
 
 
 def test_fit_then_filter_pipeline_is_causal_after_train_end(switching):
@@ -219,19 +222,23 @@ def test_four_states_default_config(switching):
 def test_probabilities_are_finite_and_sum_to_one(fitted):
     _, _, X, model = fitted
     p = model.filter_proba(X)
-    assert np.isnan(p[:30]).all()
-    assert np.isfinite(p[30:]).all()
-    assert (p[30:] >= 0).all()
-    np.testing.assert_allclose(p[30:].sum(axis=1), 1.0, atol=1e-12)
+    first = model.lookback  # 30 bars of observation warm-up, then a full lag of rows
+    assert first == 30 + CFG2.filter_lag - 1
+    assert np.isnan(p[:first]).all()
+    assert np.isfinite(p[first:]).all()
+    assert (p[first:] >= 0).all()
+    np.testing.assert_allclose(p[first:].sum(axis=1), 1.0, atol=1e-12)
 
 
-def test_missing_row_gets_one_step_prediction(fitted):
+def test_a_missing_row_blanks_exactly_the_windows_that_hold_it(fitted):
     _, _, X, model = fitted
+    lag = model.config.filter_lag
     Xm = X.copy()
     Xm[2000] = np.nan
-    p = model.filter_proba(Xm)
-    np.testing.assert_allclose(p[2000], p[1999] @ model.transmat_, atol=1e-12)
-    np.testing.assert_array_equal(p[:2000], model.filter_proba(X)[:2000])
+    p, base = model.filter_proba(Xm), model.filter_proba(X)
+    assert np.isnan(p[2000: 2000 + lag]).all()
+    np.testing.assert_array_equal(p[:2000], base[:2000])
+    np.testing.assert_array_equal(p[2000 + lag:], base[2000 + lag:])
 
 
 def test_initial_prior_is_stationary(fitted):
@@ -255,56 +262,76 @@ def test_save_load_roundtrip_is_exact(fitted, tmp_path):
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# (5) walk-forward mode
+# (5) bounded memory: the probability at t is a function of the last `lookback` bars only
 # ----------------------------------------------------------------------------------------------------------------
 
-WF = RegimeConfig(n_states=2, n_iter=20, seed=0, refit_every=1000, max_fit_rows=1500)
-WF_START = 2500
+@pytest.mark.parametrize("t", [400, 1777, TRAIN_END - 1, TRAIN_END, 4999, 5999])
+def test_probability_at_t_needs_only_the_lookback(fitted, t):
+    """Bars t - lookback .. t alone give the probability the full history gives at t, bit for bit; one bar
+    fewer and it is undefined (the declared lookback is exact)."""
+    bars, _, X, model = fitted
+    full = model.filter_proba(X)
+    cut = bars.iloc[t - model.lookback: t + 1].reset_index(drop=True)
+    np.testing.assert_array_equal(model.filter_proba(hmm_inputs(cut))[-1], full[t])  # bit for bit
+    shorter = bars.iloc[t - model.lookback + 1: t + 1].reset_index(drop=True)
+    assert np.isnan(model.filter_proba(hmm_inputs(shorter))[-1]).all()
+    # only the requested rows are computed, and they are the same numbers
+    np.testing.assert_array_equal(model.filter_proba(X, rows=[t, t - 3]), full[[t, t - 3]])
 
 
-def test_refit_points():
-    np.testing.assert_array_equal(refit_points(5000, 2500, 1000), [2500, 3500, 4500])
-    np.testing.assert_array_equal(refit_points(2500, 2500, 1000), [2500])
+def _sticky_model(rows: int = 3000) -> tuple[RegimeHMM, np.ndarray]:
+    """Two barely distinguishable states that rarely switch: a filter that remembers much more than its lag."""
+    model = RegimeHMM(RegimeConfig(n_states=2, filter_lag=240, input_vol_window=30))
+    model.mean_, model.scale_ = np.zeros(3), np.ones(3)
+    model.startprob_ = np.array([0.5, 0.5])
+    model.transmat_ = np.array([[0.9995, 0.0005], [0.0005, 0.9995]])
+    model.means_ = np.array([[0.0, 0.0, 0.0], [0.05, 0.05, 0.05]])
+    model.covars_ = np.array([np.eye(3), np.eye(3)])
+    X = np.random.default_rng(5).normal(size=(rows, 3))
+    X[:30] = np.nan  # the observations' warm-up, as hmm_inputs has it
+    return model, X
 
 
-def test_walk_forward_blocks_come_from_models_fitted_before_them(switching):
-    bars, _ = switching
-    X = hmm_inputs(bars)
-    p, models = walk_forward_proba(X, WF, start=WF_START, return_models=True)
-    assert np.isnan(p[:WF_START]).all()
-    assert [m.fit_end_ for m in models] == [2500, 3500, 4500, 5500]
-    for i, m in enumerate(models):
-        lo, hi = m.fit_end_, min(m.fit_end_ + 1000, len(X))
-        expect = m.filter_proba(X[m.fit_start_:hi])[lo - m.fit_start_:]
-        np.testing.assert_array_equal(p[lo:hi], expect)
-    np.testing.assert_allclose(p[WF_START:].sum(axis=1), 1.0, atol=1e-12)
+def test_an_unbounded_filter_would_remember_where_the_series_began():
+    """Teeth: with sticky, weakly informative states the textbook forward filter over the whole series (what this
+    module did before the lag) gives at t a different number from the full history than from the last
+    ``lookback + 1`` rows; the fixed-lag filter gives the same number to the last bit."""
+    model, X = _sticky_model()
+    for t in (1000, 2999):
+        cut = X[t - model.lookback: t + 1].copy()
+        cut[:30] = np.nan
+        unbounded = np.abs(_unbounded_filter(model, X[: t + 1])[-1] - _unbounded_filter(model, cut)[-1]).max()
+        assert unbounded > 1e-3
+        np.testing.assert_array_equal(model.filter_proba(cut)[-1], model.filter_proba(X)[t])
 
 
-@pytest.mark.parametrize("t", [WF_START - 1, WF_START + 10, 3499, 3500, 5200])
-def test_walk_forward_is_causal(switching, t):
-    bars, _ = switching
-    X = hmm_inputs(bars)
-    Xp = hmm_inputs(perturb_after(bars, t))
-    p = walk_forward_proba(X, WF, start=WF_START)
-    pp = walk_forward_proba(Xp, WF, start=WF_START)
-    np.testing.assert_allclose(pp[: t + 1], p[: t + 1], rtol=0, atol=1e-9)
-    assert np.nanmax(np.abs(pp[t + 1:] - p[t + 1:])) > 1e-3
+def _unbounded_filter(model, X, first=30):
+    """The textbook forward filter over the whole series from the stationary prior (plain NumPy)."""
+    b = np.exp(model.log_emission(X[first:]))
+    alpha = model.initial_distribution() * b[0]
+    out = [alpha / alpha.sum()]
+    for row in b[1:]:
+        alpha = (out[-1] @ model.transmat_) * row
+        out.append(alpha / alpha.sum())
+    return np.vstack(out)
 
 
-def test_walk_forward_fill_before_start_matches_once_mode(switching):
-    bars, _ = switching
-    X = hmm_inputs(bars)
-    p = walk_forward_proba(X, WF, start=WF_START, fill_before_start=True)
-    once = RegimeHMM(WF).fit(X, WF_START).filter_proba(X)
-    np.testing.assert_array_equal(p[:WF_START], once[:WF_START])
-    np.testing.assert_array_equal(regime_proba(X, WF.model_copy(update={"mode": "walk_forward"}), WF_START), p)
-    np.testing.assert_array_equal(regime_proba(X, WF, WF_START), once)
+def test_fixed_lag_filter_tracks_the_unbounded_one(fitted):
+    """The lag forgets only the prior: the two filters name the same state almost always."""
+    _, _, X, model = fitted
+    unbounded = _unbounded_filter(model, X)
+    ours = model.filter_proba(X)[30:]
+    ok = np.isfinite(ours).all(axis=1)
+    assert ok.sum() > 5000
+    assert (ours[ok].argmax(axis=1) == unbounded[ok].argmax(axis=1)).mean() > 0.99
 
 
-def test_walk_forward_bad_start(switching):
-    bars, _ = switching
+def test_filter_lag_is_configurable_and_validated():
+    assert RegimeHMM(RegimeConfig(filter_lag=10, input_vol_window=5)).lookback == 14
     with pytest.raises(ConfigError):
-        walk_forward_proba(hmm_inputs(bars), WF, start=0)
+        RegimeConfig.from_dict({"filter_lag": 0})
+    with pytest.raises(ConfigError, match="mode"):
+        RegimeConfig.from_dict({"mode": "walk_forward"})
 
 
 def test_recovers_volatility_regimes_of_the_project_synthetic_bars():

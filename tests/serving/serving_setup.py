@@ -14,11 +14,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from factory.models import list_models
+
 REPO = Path(__file__).resolve().parents[2]
 SMALL_CONFIG = REPO / "tests" / "packaging" / "small_train.yaml"
-MODEL_KEYS = ("lightgbm", "xgboost", "logistic", "voting", "stacking")
+# Every registered key (the reference window and price models included, see tests/conftest.py).
+MODEL_KEYS = tuple(list_models())
 N_BARS = 12_000
-WINDOW = 600  # bars per request: above every small model's min_bars (316)
+WINDOW = 600  # bars per request: above every small model's min_bars (338)
 LOOSE_GATES = """promotion:
   champion: {min_net_sharpe: null, min_trades: null, min_win_rate: null, max_drawdown_usd: null,
              max_pbo: null, min_dsr: null, must_beat_champion: false}
@@ -42,8 +45,8 @@ def trained_registry(folder: Path, keys):
     import mlflow
 
     from factory.data.synth import generate_bars
-    from factory.promotion import promote
-    from factory.training import run_train
+    from factory.jobs.promote import promote
+    from factory.jobs.train import run_train
 
     uri = f"sqlite:///{folder / 'mlflow.db'}"
     bars = generate_bars(N_BARS, seed=9)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -57,3 +58,22 @@ def test_mixed_kinds_are_still_explained():
     np.testing.assert_array_equal(parse_timestamps(objects), ts.astype("int64").to_numpy())
     ints = pd.Series([int(t.value // 10**9) for t in ts], dtype=object)
     np.testing.assert_array_equal(parse_timestamps(ints), ts.astype("int64").to_numpy())
+
+
+@pytest.mark.parametrize("naive_first", [True, False])
+def test_iso_strings_with_and_without_offsets_in_one_column(naive_first):
+    # Strings without an offset are UTC wherever they sit; pandas alone would lend them the first row's offset.
+    ts = _bars()["timestamp"]
+    chicago = ts.dt.tz_convert("America/Chicago")
+    text = [t.strftime("%Y-%m-%d %H:%M:%S") if (i % 2 == 0) == naive_first else c.isoformat()
+            for i, (t, c) in enumerate(zip(ts, chicago))]
+    np.testing.assert_array_equal(parse_timestamps(pd.Series(text)), ts.astype("int64").to_numpy())
+
+
+def test_output_is_a_copy():
+    df = _bars().astype({"volume": np.float64})
+    before = df.copy()
+    out = check_bars_input(df, min_bars=20)
+    out.loc[0, "close"] = -1.0
+    pd.testing.assert_frame_equal(df, before)
+    assert not any(np.shares_memory(out[c].to_numpy(), df[c].to_numpy()) for c in df.columns[1:])

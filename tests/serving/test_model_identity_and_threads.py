@@ -56,21 +56,19 @@ def test_boosters_predict_on_one_thread_with_unchanged_outputs():
 
 
 def test_ensemble_members_are_reached():
-    class Booster:  # stands in for an XGBoost booster
-        __module__ = "xgboost.core"
+    """The setting reaches every booster inside an ensemble (members and meta-learner), outputs unchanged."""
+    from factory.models import create_model, get_model_class
+    from factory.models.testing import make_spans, make_toy_data
 
-        def set_param(self, params):
-            self.params = params
-
-    class Member:
-        key = "xgboost"
-        booster_ = Booster()
-
-    class Ensemble:
-        key = "stacking"
-        members_ = [Member()]
-        meta_ = Member()
-
-    ens = Ensemble()
-    assert limit_prediction_threads(ens, 1) == ["xgboost", "xgboost"]
-    assert ens.members_[0].booster_.params == {"nthread": 1}
+    X, y = make_toy_data(300, 6, seed=4)
+    t0, t1 = make_spans(300)
+    for key, expect in (("voting", ["xgboost", "lightgbm"]), ("stacking", ["lightgbm"])):
+        params = get_model_class(key).get_test_params()
+        if key == "stacking":
+            params["meta"] = "xgboost"
+            params["meta_params"] = get_model_class("xgboost").get_test_params()
+            expect = expect + ["xgboost"]
+        model = create_model(key, **params).fit(X, y, eval_set=(X[:80], y[:80]), t0=t0, t1=t1)
+        before = model.predict_proba(X[:9])
+        assert limit_prediction_threads(model, 1) == expect
+        np.testing.assert_array_equal(model.predict_proba(X[:9]), before)

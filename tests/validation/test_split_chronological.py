@@ -127,5 +127,5 @@ def test_embargo_check_uses_the_config():
 def test_default_config_is_used():
     t0 = np.arange(50_000)
     res = chronological_split(t0, t0 + 30)
-    assert res.embargo_bars == 1440 and res.purge_bars == 60
-    assert res.boundaries.val_start - res.boundaries.train_end == 1440
+    assert res.embargo_bars == 2000 and res.purge_bars == 60
+    assert res.boundaries.val_start - res.boundaries.train_end == 2000

@@ -32,6 +32,17 @@ class LightGBMModel(BoostedTreesModel):
     """Gradient-boosted trees with LightGBM's ``multiclass`` (softmax) objective."""
 
     Config = LightGBMConfig
+    requirements = ("lightgbm",)
+    # Threads of one prediction (None: LightGBM's default). A loaded model file does not keep a thread count;
+    # LightGBM takes it only as an argument of Booster.predict.
+    _predict_threads: int | None = None
+
+    def set_predict_threads(self, n: int) -> list[str]:
+        self._predict_threads = int(n)
+        return [self.key]
+
+    def _threads(self) -> dict[str, int]:
+        return {} if self._predict_threads is None else {"num_threads": self._predict_threads}
 
     @classmethod
     def get_test_params(cls) -> dict[str, Any]:
@@ -86,7 +97,7 @@ class LightGBMModel(BoostedTreesModel):
         self.best_iteration_ = int(booster.best_iteration or booster.current_iteration())
 
     def _predict_proba(self, X: np.ndarray) -> np.ndarray:
-        return self.booster_.predict(X, num_iteration=self.best_iteration_)
+        return self.booster_.predict(X, num_iteration=self.best_iteration_, **self._threads())
 
     def _raw(self, X: np.ndarray) -> np.ndarray:
         return self.booster_.predict(X, num_iteration=self.best_iteration_, raw_score=True)

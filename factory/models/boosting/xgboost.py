@@ -32,6 +32,12 @@ class XGBoostModel(BoostedTreesModel):
     """Gradient-boosted trees with XGBoost's ``multi:softprob`` objective."""
 
     Config = XGBoostConfig
+    requirements = ("xgboost",)
+
+    def set_predict_threads(self, n: int) -> list[str]:
+        self._require_fitted("set_predict_threads")
+        self.booster_.set_param({"nthread": int(n)})
+        return [self.key]
 
     @classmethod
     def get_test_params(cls) -> dict[str, Any]:

@@ -56,9 +56,21 @@ class LogisticModel(FactoryModel):
         self.n_iter_ = int(np.max(est.n_iter_))
 
     def _predict_proba(self, X: np.ndarray) -> np.ndarray:
-        # The estimator knows only the classes it saw; classes absent from training get probability 0.
+        # The softmax of the linear scores, computed row by row: a BLAS matrix product rounds a row differently
+        # depending on how many rows share the call (its blocking), which would make one served bar differ
+        # from the same bar scored inside a long history. einsum's own loop gives every row the same
+        # arithmetic whatever the batch. Classes absent from training get probability 0.
+        est = self.estimator_
+        # Both operands C-contiguous: einsum's loop (and so the rounding) depends on the memory layout, and a
+        # fitted coef_ is not always laid out like a loaded one.
+        scores = np.einsum("ij,kj->ik", np.ascontiguousarray(X), np.ascontiguousarray(est.coef_)) + est.intercept_
+        if scores.shape[1] == 1:  # two classes: scikit-learn keeps one score column
+            scores = np.hstack([-scores, scores]) / 2.0
+        scores -= scores.max(axis=1, keepdims=True)
+        p = np.exp(scores)
+        p /= p.sum(axis=1, keepdims=True)
         out = np.zeros((len(X), N_CLASSES))
-        out[:, self.estimator_.classes_] = self.estimator_.predict_proba(X)
+        out[:, est.classes_] = p
         return out
 
     @property

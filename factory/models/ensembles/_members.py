@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 
 from factory.errors import ConfigError
 from factory.models.base import FactoryModel, ModelConfig
+from factory.models.registry import get_model_class, load_model
 
 MEMBERS_DIR = "members"
 
@@ -32,8 +33,6 @@ class EnsembleConfig(ModelConfig):
 
 def check_member_settings(owner: str, keys: list[str], params: dict[str, dict[str, Any]]) -> None:
     """Validate member keys and settings at construction, so a typo fails before any training."""
-    from factory.models.registry import get_model_class
-
     for key in keys:
         cls = get_model_class(key)
         if cls.input_kind != "tabular":
@@ -83,4 +82,26 @@ def save_members(folder: Path, members: list[FactoryModel]) -> list[str]:
 
 
 def load_members(folder: Path, rel_paths: list[str]) -> list[FactoryModel]:
-    return [FactoryModel.load(folder / p) for p in rel_paths]
+    return [load_model(folder / p) for p in rel_paths]
+
+
+def member_import_names(keys: list[str]) -> set[str]:
+    """Import names the members of these keys need when served."""
+    out: set[str] = set()
+    for key in keys:
+        out |= set(get_model_class(key).requirements)
+    return out
+
+
+def fitted_parts(model: FactoryModel) -> list[FactoryModel]:
+    """The fitted members (and meta-learner) of an ensemble; empty before fit."""
+    parts = list(getattr(model, "members_", None) or [])
+    meta = getattr(model, "meta_", None)
+    return parts + ([meta] if meta is not None else [])
+
+
+def set_parts_threads(model: FactoryModel, n: int) -> list[str]:
+    changed: list[str] = []
+    for part in fitted_parts(model):
+        changed += part.set_predict_threads(n)
+    return changed

@@ -13,8 +13,8 @@ Fitting, on the training split only:
 3. The members are refitted on the whole training split; inference runs them and feeds the meta-learner.
 
 ``eval_set`` (the purged validation split) early-stops the members and is handed to the meta-learner.
-``min_embargo`` is the shortest embargo the caller needs (feature warm-up); a shorter ``embargo_bars`` raises
-:class:`~factory.errors.LeakageError`.
+The embargo must cover the lookback of the inputs (``fit(..., input_lookback=...)``: the bars of history each
+feature row reads) plus the members' own; a shorter ``embargo_bars`` raises :class:`~factory.errors.LeakageError`.
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ from pydantic import Field
 from factory.models._inputs import CLASS_NAMES, N_CLASSES
 from factory.models.base import EvalSet, FactoryModel, Spans
 from factory.models.ensembles._members import (
-    EnsembleConfig, check_member_settings, eval_for_member, labels, load_members, new_member, save_members,
-    with_names,
+    EnsembleConfig, check_member_settings, eval_for_member, labels, load_members, member_import_names, new_member,
+    save_members, set_parts_threads, with_names,
 )
 from factory.models.errors import ModelInputError
-from factory.models.registry import register_model
+from factory.models.registry import load_model, register_model
 
 META_DIR = "meta"
 
@@ -42,8 +42,7 @@ class StackingConfig(EnsembleConfig):
     meta_params: dict[str, Any] = Field(default_factory=dict)
     n_splits: int = Field(5, ge=2)
     purge_bars: int = Field(60, ge=0)
-    embargo_bars: int = Field(1440, ge=0)
-    min_embargo: int = Field(0, ge=0)
+    embargo_bars: int = Field(2000, ge=0)
 
 
 @register_model("stacking", family="ensemble")
@@ -67,18 +66,22 @@ class StackingModel(FactoryModel):
         return {"members": members, "member_params": {k: get_model_class(k).get_test_params() for k in members},
                 "n_splits": 3, "purge_bars": 5, "embargo_bars": 5}
 
+    def import_names(self) -> set[str]:
+        return super().import_names() | member_import_names([*self.config.members, self.config.meta])
+
+    def set_predict_threads(self, n: int) -> list[str]:
+        return set_parts_threads(self, n)
+
     @property
     def meta_feature_names(self) -> list[str]:
         return [f"{k}_p_{name}" for k in self.config.members for name in CLASS_NAMES]
 
     def _splitter(self):
-        from factory.models.registry import get_model_class
         from factory.validation.purged_kfold import PurgedKFold
 
         c = self.config
-        # A member reading `lookback` rows of history needs at least that much embargo on top of the features'.
-        need = max([c.min_embargo] + [get_model_class(k).lookback for k in c.members])
-        return PurgedKFold(c.n_splits, c.purge_bars, c.embargo_bars, need)
+        # Members are tabular (checked at construction): they read no history beyond the inputs' own lookback.
+        return PurgedKFold(c.n_splits, c.purge_bars, c.embargo_bars, feature_warmup=self.input_lookback_)
 
     def _fit(
         self, X: np.ndarray, y: np.ndarray, w: np.ndarray | None, eval_set: EvalSet | None, spans: Spans | None
@@ -132,4 +135,4 @@ class StackingModel(FactoryModel):
 
     def _load(self, folder: Path, state: dict[str, Any]) -> None:
         self.members_ = load_members(folder, state["members"])
-        self.meta_ = FactoryModel.load(folder / state["meta"])
+        self.meta_ = load_model(folder / state["meta"])

@@ -23,8 +23,8 @@ from pydantic import Field
 from factory.models._metrics import log_loss
 from factory.models.base import EvalSet, FactoryModel, Spans
 from factory.models.ensembles._members import (
-    EnsembleConfig, check_member_settings, eval_for_member, labels, load_members, new_member, save_members,
-    with_names,
+    EnsembleConfig, check_member_settings, eval_for_member, labels, load_members, member_import_names, new_member,
+    save_members, set_parts_threads, with_names,
 )
 from factory.models.registry import register_model
 
@@ -45,6 +45,12 @@ class VotingModel(FactoryModel):
     def __init__(self, **settings: Any) -> None:
         super().__init__(**settings)
         check_member_settings("voting", self.config.members, self.config.member_params)
+
+    def import_names(self) -> set[str]:
+        return super().import_names() | member_import_names(self.config.members)
+
+    def set_predict_threads(self, n: int) -> list[str]:
+        return set_parts_threads(self, n)
 
     @classmethod
     def get_test_params(cls) -> dict[str, Any]:

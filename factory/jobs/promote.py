@@ -19,13 +19,14 @@ from pathlib import Path
 from pydantic import Field
 
 from factory._config_base import StrictConfig
+from factory.config import PROJECT_DIR
 from factory.errors import FactoryError
 from factory.packaging.registry import (
     ALIAS_STAGES, SUMMARY_ROWS, alias_holder, client, description_table, get_version, set_version_tags,
     transition_stage,
 )
 
-PROMOTION_FILE = Path(__file__).resolve().parent.parent / "mlproject" / "promotion.yaml"
+PROMOTION_FILE = PROJECT_DIR / "mlproject" / "promotion.yaml"
 # Tags the comparison with the champion requires to be equal: same data, same test window.
 WINDOW_TAGS = ("data_sha256", "test_start_row", "test_end_row", "test_start", "test_end")
 

@@ -1,0 +1,148 @@
+"""Reusable library steps between a dataset and a judged model: fit a bundle, evaluate it on any rows.
+
+``fit_bundle(dataset, model, train_rows, val_rows)`` fits the model on ``train_rows`` (uniqueness sample
+weights, label spans and the inputs' lookback for models that cross-validate inside), with ``val_rows`` as its
+``eval_set`` (early stopping), then the probability calibration and the return distribution on ``val_rows``
+only. ``evaluate(dataset, bundle, rows)`` runs the served code path over ``rows`` (every bar of a segment),
+scores the labelled samples among them and backtests the signal with the contract's costs. Both work for any
+split or cross-validation fold (rows are bar positions), and the model reads its input through the one seam,
+:func:`factory.models.views.model_input` (rows, windows or price contexts). MLflow is not touched here: the
+train job logs what these return.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from factory.errors import FactoryError
+
+
+@dataclass
+class Evaluation:
+    """Outputs and numbers of one evaluated stretch of bars."""
+
+    part: str
+    outputs: pd.DataFrame  # pyfunc outputs for every bar of the stretch
+    sample_pos: np.ndarray  # positions of labelled samples within `outputs`
+    y: np.ndarray
+    raw_proba: np.ndarray
+    backtest: Any
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def sample_positions(dataset, rows: np.ndarray) -> np.ndarray:
+    """Positions in ``dataset.sample_rows`` of bar ``rows`` (each must be a sample row)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    pos = np.searchsorted(dataset.sample_rows, rows)
+    ok = (pos < len(dataset.sample_rows)) & (dataset.sample_rows[np.minimum(pos, len(dataset.sample_rows) - 1)]
+                                            == rows)
+    if not ok.all():
+        raise FactoryError(f"bar row {int(rows[~ok][0])} is not a sample row of the dataset (warm-up or no label)")
+    return pos
+
+
+def first_sample_row(dataset, model) -> int:
+    """First bar at which ``model`` can read its whole input: the inputs' lookback plus the model's window."""
+    lookback = dataset.input_lookback
+    if model.input_kind == "window":
+        return lookback + model.lookback
+    if model.input_kind == "price_window":
+        return max(lookback, model.lookback)
+    return lookback
+
+
+def _usable(dataset, model, rows: np.ndarray) -> np.ndarray:
+    """The rows whose input the model can read (a window model skips the first ``lookback`` sample rows)."""
+    return rows[rows >= first_sample_row(dataset, model)]
+
+
+def fit_bundle(dataset, model, train_rows=None, val_rows=None, training=None):
+    """Fit ``model`` on ``train_rows``, then calibration and returns on ``val_rows`` (bar positions; the
+    dataset's chronological training and validation splits by default). Returns a ModelBundle."""
+    from factory.contracts import get_contract
+    from factory.models.calibration import ProbabilityCalibrator
+    from factory.models.returns import ReturnDistribution
+    from factory.packaging.bundle import RETURN_QUANTILES, ModelBundle
+    from factory.train_config import TrainingConfig
+    from factory.validation.splits import check_embargo
+
+    training = training or TrainingConfig()
+    lookback = dataset.input_lookback
+    # The embargo must cover everything one sample reads: the inputs' lookback and the model's window.
+    check_embargo(dataset.config.split.embargo_bars, lookback, model.lookback)
+    train_rows = _usable(dataset, model, np.asarray(dataset.rows("train") if train_rows is None else train_rows))
+    val_rows = _usable(dataset, model, np.asarray(dataset.rows("val") if val_rows is None else val_rows))
+    if len(train_rows) == 0 or len(val_rows) == 0:
+        raise FactoryError("the training or validation rows are empty: give more bars or smaller embargo/purge")
+    labels = dataset.labels["label"].to_numpy()
+    t1 = dataset.labels["t1"].to_numpy()
+    close = dataset.bars["close"].to_numpy()
+
+    def read(rows):
+        from factory.models.views import model_input
+
+        return model_input(model, dataset.features, close, rows, first_valid=lookback)
+
+    w_tr = dataset.weights[sample_positions(dataset, train_rows)]
+    w_val = dataset.weights[sample_positions(dataset, val_rows)]
+    y_tr, y_val = labels[train_rows].astype(np.int64), labels[val_rows].astype(np.int64)
+    model.fit(read(train_rows), y_tr, w_tr, eval_set=(read(val_rows), y_val, w_val),
+              t0=train_rows, t1=t1[train_rows], input_lookback=lookback)
+    calibrator = ProbabilityCalibrator(training.calibration).fit(model.predict_proba(read(val_rows)), y_val)
+    returns = ReturnDistribution(RETURN_QUANTILES).fit(dataset.labels["ret"].to_numpy()[val_rows], y_val)
+    # Signals and backtests always pay the contract's real costs, even if the labels were built without them.
+    cost = get_contract(dataset.config.contract).cost_model()
+    bundle = ModelBundle(dataset.feature_pipeline, dataset.hmm, model, calibrator, returns, cost,
+                         contract=dataset.config.contract, horizon_bars=int(dataset.barriers["horizon"]))
+    if bundle.input_names != list(dataset.features.columns):
+        raise FactoryError("the served model inputs differ from the dataset's features; the pyfunc would not "
+                           "reproduce training")
+    return bundle
+
+
+def segment(dataset, part: str) -> np.ndarray:
+    """Every bar row of the validation or test segment (``[val_start, val_end)`` / ``[test_start, end)``)."""
+    b = dataset.split.boundaries
+    return np.arange(b.val_start, b.val_end) if part == "val" else np.arange(b.test_start, b.end)
+
+
+def evaluate(dataset, bundle, rows, samples=None, part: str = "test") -> Evaluation:
+    """Outputs at every bar of ``rows`` (contiguous bar positions); classification metrics on the labelled
+    ``samples`` (bar positions inside ``rows``; default: every sample row among them); a backtest of the signal
+    over all of ``rows`` with the bundle's costs."""
+    from factory.evaluation.backtest import backtest
+    from factory.evaluation.metrics import classification_metrics
+
+    rows = np.asarray(rows, dtype=np.int64)
+    if len(rows) == 0 or not np.array_equal(rows, np.arange(rows[0], rows[0] + len(rows))):
+        raise FactoryError("evaluate needs a non-empty, contiguous stretch of bar rows")
+    if samples is None:
+        samples = dataset.sample_rows[(dataset.sample_rows >= rows[0]) & (dataset.sample_rows <= rows[-1])]
+    samples = np.asarray(samples, dtype=np.int64)
+    if len(samples) and (samples.min() < rows[0] or samples.max() > rows[-1]):
+        raise FactoryError("evaluation samples must lie inside the evaluated rows")
+    bars = dataset.bars
+    close = bars["close"].to_numpy()
+    outputs = bundle.predict_rows(dataset.features, close, bars["timestamp"], rows)
+    pos = samples - rows[0]
+    y = dataset.labels["label"].to_numpy()[samples].astype(np.int64)
+    proba = outputs[["prob_down", "prob_flat", "prob_up"]].to_numpy()[pos]
+    raw = bundle.raw_proba(dataset.features, close, samples)
+    bt = backtest(close[rows], outputs["signal"].to_numpy(), bars["timestamp"].iloc[rows],
+                  bundle.horizon_bars, bundle.cost_model)
+    metrics = classification_metrics(y, proba)
+    metrics["log_loss_uncalibrated"] = classification_metrics(y, raw)["log_loss"]
+    metrics.update(bt.metrics)
+    metrics["n_samples"] = float(len(y))
+    metrics["signal_long_share"] = float(np.mean(outputs["signal"] == 1))
+    metrics["signal_short_share"] = float(np.mean(outputs["signal"] == -1))
+    return Evaluation(part, outputs, pos, y, raw, bt, metrics)
+
+
+def evaluate_part(dataset, bundle, part: str) -> Evaluation:
+    """:func:`evaluate` over the whole validation or test segment, scored on that split's samples."""
+    return evaluate(dataset, bundle, segment(dataset, part), dataset.rows(part), part)
