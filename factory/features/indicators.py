@@ -26,6 +26,9 @@ from factory.features.rolling import rolling_min, rolling_std, williams_r_fused
 
 # Memory of the recursive smoothers in units of 1 / alpha: the weight left out is about e^-DEFAULT_MEMORY.
 DEFAULT_MEMORY = 5.0
+# The recursions may use fused multiply-adds: one rounding per step instead of two, and half the latency of
+# the loop-carried dependency that bounds their speed (nothing is reordered).
+_FMA = {"contract"}
 
 
 def _f64(x) -> np.ndarray:
@@ -58,11 +61,64 @@ def true_range(high: np.ndarray, low: np.ndarray, close: np.ndarray) -> np.ndarr
     return tr
 
 
+@njit(cache=True, nogil=True)
+def _nonzero(x) -> int:
+    return np.int64(x != 0.0)  # a flag, not a branch: zeros come and go at random
+
+
+@njit(cache=True, nogil=True)
+def _tr(h, lo, c, i):
+    return max(h[i] - lo[i], max(abs(h[i] - c[i - 1]), abs(lo[i] - c[i - 1])))
+
+
+@njit(cache=True, nogil=True, fastmath=_FMA)
+def _atr_k(h, lo, c, alpha, w, out):
+    # One pass: each true range once, kept in a ring of the last w for the term that leaves the window; the
+    # bounded Wilder recursion s_t = beta s_{t-1} + (tr_t - beta^w tr_{t-w}) and a count of the non-zero true
+    # ranges in the window (a window without range is exactly 0).
+    m = c.shape[0]
+    beta = 1.0 - alpha
+    bw = beta**w
+    norm = alpha / (1.0 - bw)
+    ring = np.zeros(w)
+    k = 0
+    s = 0.0
+    nz = 0
+    bad = 0.0  # stays 0 on finite bars (x * 0 is NaN for NaN and inf): the caller then trusts the result
+    out[:1] = np.nan
+    for i in range(1, m):
+        tr = _tr(h, lo, c, i)
+        bad += (h[i] + lo[i] + c[i]) * 0.0
+        e = ring[k]  # the true range w bars back (0 before the window is full)
+        ring[k] = tr
+        k += 1
+        if k == w:
+            k = 0
+        s = beta * s + (tr - bw * e)
+        nz += _nonzero(tr) - _nonzero(e)
+        if i < w:
+            out[i] = np.nan
+        else:
+            out[i] = s * norm if nz else 0.0
+    return bad == 0.0
+
+
+def _first_bar_finite(*arrays) -> bool:
+    """The kernels check every bar they read but the first, which only enters comparisons that hide a NaN."""
+    return all(a.shape[0] == 0 or np.isfinite(a[0]) for a in arrays)
+
+
 def atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, window: int = 14,
-        memory: float = DEFAULT_MEMORY) -> np.ndarray:
-    """Wilder's average true range (alpha = 1/window) over the last ``W = wilder_window(window, memory)`` true
-    ranges; lookback W bars (the oldest true range reads the close before it), NaN before."""
-    return wilder(true_range(high, low, close), window, memory)
+        memory: float = DEFAULT_MEMORY, *, width: int | None = None) -> np.ndarray:
+    """Wilder's average true range (alpha = 1/window) over the last ``W = wilder_window(window, memory)`` (or
+    ``width``) true ranges; lookback W bars (the oldest true range reads the close before it), NaN before."""
+    w = wilder_window(window, memory) if width is None else int(width)
+    h, lo, c = _f64(high), _f64(low), _f64(close)
+    out = np.empty(c.shape[0])
+    if _atr_k(h, lo, c, 1.0 / window, w, out) and _first_bar_finite(h, lo, c):
+        return out
+    # A non-finite bar: the general path blanks exactly the windows that hold it.
+    return ewm_window(true_range(h, lo, c), 1.0 / window, w)
 
 
 def sma(x: np.ndarray, n: int) -> np.ndarray:
@@ -80,22 +136,68 @@ def stddev(x: np.ndarray, n: int) -> np.ndarray:
     return rolling_std(_f64(x), n, 0)
 
 
+@njit(cache=True, nogil=True)
+def _roc_k(c, n, out):
+    for i in range(min(n, c.shape[0])):
+        out[i] = np.nan
+    for i in range(n, c.shape[0]):
+        out[i] = 100.0 * (c[i] / c[i - n] - 1.0)
+
+
 def roc(close: np.ndarray, n: int) -> np.ndarray:
     """Rate of change in percent: 100 * (c_t / c_{t-n} - 1)."""
     c = _f64(close)
-    out = np.full(c.shape[0], np.nan)
-    out[n:] = 100.0 * (c[n:] / c[:-n] - 1.0)
+    out = np.empty(c.shape[0])
+    _roc_k(c, int(n), out)
     return out
+
+
+@njit(cache=True, nogil=True, fastmath=_FMA)
+def _rsi_k(c, alpha, w, out):
+    # Gains and losses of the change entering the window and of the one leaving it, two bounded Wilder sums
+    # and their non-zero counts, in one pass. The normalisation cancels in the ratio.
+    m = c.shape[0]
+    beta = 1.0 - alpha
+    bw = beta**w
+    sg = 0.0
+    sl = 0.0
+    ng = 0
+    nl = 0
+    bad = 0.0
+    out[:1] = np.nan
+    for i in range(1, m):
+        d = c[i] - c[i - 1]
+        bad += d * 0.0
+        e = c[i - w] - c[i - w - 1] if i > w else 0.0
+        # max() rather than branches: gains and losses alternate at random, which no predictor follows
+        g, q = max(d, 0.0), max(-d, 0.0)
+        eg, eq = max(e, 0.0), max(-e, 0.0)
+        sg = beta * sg + (g - bw * eg)
+        sl = beta * sl + (q - bw * eq)
+        ng += _nonzero(g) - _nonzero(eg)
+        nl += _nonzero(q) - _nonzero(eq)
+        if i < w:
+            out[i] = np.nan
+            continue
+        g = sg if ng else 0.0
+        q = sl if nl else 0.0
+        tot = g + q
+        out[i] = 100.0 * g / tot if tot > 0 else 50.0
+    return bad == 0.0
 
 
 def rsi(close: np.ndarray, n: int = 14, memory: float = DEFAULT_MEMORY, *, window: int | None = None) -> np.ndarray:
     """Wilder's RSI = 100 * AG / (AG + AL), AG / AL Wilder averages (alpha = 1/n) of the last
     ``W = wilder_window(n, memory)`` (or ``window``) gains / losses; 50 when the window has neither. Lookback W."""
     c = _f64(close)
+    w = wilder_window(n, memory) if window is None else int(window)
+    out = np.full(c.shape[0], np.nan)
+    if c.shape[0] < 2 or _rsi_k(c, 1.0 / n, w, out):
+        return out
+    # A non-finite close: the general path blanks exactly the windows that hold it.
     d = np.empty_like(c)
     d[:1] = np.nan
     np.subtract(c[1:], c[:-1], out=d[1:])
-    w = wilder_window(n, memory) if window is None else int(window)
     gain = ewm_window(np.maximum(d, 0.0), 1.0 / n, w)
     loss = ewm_window(np.maximum(-d, 0.0), 1.0 / n, w)
     tot = gain + loss
@@ -105,6 +207,52 @@ def rsi(close: np.ndarray, n: int = 14, memory: float = DEFAULT_MEMORY, *, windo
     return out
 
 
+@njit(cache=True, nogil=True, fastmath=_FMA)
+def _macd_k(c, af, wf, a_s, ws, ag, wg, line, sig, hist):
+    # The two price EMAs run on c - anchor (the newest close at each rebuild, every 4 ws bars: a price-level
+    # sum keeps the precision of the moves) and the signal EMA on the line, whose leaving term is read back
+    # from the line already written. All three are the bounded recursion of rolling._ewm_k.
+    m = c.shape[0]
+    bf, bs, bg = 1.0 - af, 1.0 - a_s, 1.0 - ag
+    bwf, bws, bwg = bf**wf, bs**ws, bg**wg
+    nf, ns, ng = af / (1.0 - bwf), a_s / (1.0 - bws), ag / (1.0 - bwg)
+    period = max(4 * ws, 64)
+    k = period - 1
+    a = 0.0
+    sf = 0.0
+    ss = 0.0
+    sg = 0.0
+    bad = 0.0
+    first = ws - 1  # first bar with a line
+    for i in range(m):
+        line[i] = np.nan
+        sig[i] = np.nan
+        hist[i] = np.nan
+        if i < ws - 1:
+            continue
+        k += 1
+        if k >= period:
+            k = 0
+            a = c[i]
+            sf = 0.0
+            for j in range(i - wf + 1, i + 1):
+                sf = bf * sf + (c[j] - a)
+            ss = 0.0
+            for j in range(i - ws + 1, i + 1):
+                ss = bs * ss + (c[j] - a)
+        else:
+            sf = bf * sf + ((c[i] - a) - bwf * (c[i - wf] - a))
+            ss = bs * ss + ((c[i] - a) - bws * (c[i - ws] - a))
+        bad += c[i] * 0.0
+        ln = sf * nf - ss * ns  # the anchor cancels in the difference
+        line[i] = ln
+        sg = bg * sg + (ln - (bwg * line[i - wg] if i - wg >= first else 0.0))
+        if i >= first + wg - 1:
+            sig[i] = sg * ng
+            hist[i] = ln - sig[i]
+    return bad == 0.0
+
+
 def macd(close: np.ndarray, fast: int = 12, slow: int = 26, signal: int = 9, memory: float = DEFAULT_MEMORY):
     """(line, signal, histogram): line = EMA_fast - EMA_slow, signal = EMA_signal(line), hist = line - signal.
 
@@ -112,6 +260,12 @@ def macd(close: np.ndarray, fast: int = 12, slow: int = 26, signal: int = 9, mem
     ``Ws, Wg = ema_span_window(slow / signal, memory)``.
     """
     c = _f64(close)
+    wf, ws, wg = (ema_span_window(p, memory) for p in (fast, slow, signal))
+    outs = tuple(np.empty(c.shape[0]) for _ in range(3))
+    if wf <= ws and _macd_k(c, 2.0 / (fast + 1.0), wf, 2.0 / (slow + 1.0), ws, 2.0 / (signal + 1.0), wg, *outs) \
+            and np.isfinite(c[: ws - 1]).all():
+        return outs
+    # A non-finite close: the general path blanks exactly the windows that hold it.
     line = ema(c, fast, memory) - ema(c, slow, memory)
     sig = ema(line, signal, memory)
     return line, sig, line - sig
@@ -129,29 +283,34 @@ def _ring_sum(buf, count):
 
 
 @njit(cache=True, nogil=True)
-def _stoch_k(c, hh, ll, sk, sd, k_out, d_out):
-    # fast %K, then two simple averages over ring buffers (summed afresh: the windows are a few bars)
+def _stoch_k(c, hh, ll, sk, sd, fast, k_out, d_out):
+    # fast %K into a scratch array, then the two simple averages summed oldest first over their few bars:
+    # the same additions in the same order wherever the series starts, and no ring-buffer arithmetic.
     n = c.shape[0]
-    fast = np.empty(sk)
-    slow = np.empty(sd)
-    nf = 0
-    ns = 0
+    nf = 0  # consecutive defined fast values ending here
+    nk = 0
     for i in range(n):
         k_out[i] = np.nan
         d_out[i] = np.nan
         if not (np.isfinite(hh[i]) and np.isfinite(ll[i])):
+            nf = 0
+            nk = 0
             continue
         rng = hh[i] - ll[i]
-        fast[nf % sk] = 100.0 * (c[i] - ll[i]) / rng if rng != 0 else 50.0
+        fast[i] = 100.0 * (c[i] - ll[i]) / rng if rng != 0 else 50.0
         nf += 1
         if nf < sk:
             continue
-        kv = _ring_sum(fast, nf) / sk
-        k_out[i] = kv
-        slow[ns % sd] = kv
-        ns += 1
-        if ns >= sd:
-            d_out[i] = _ring_sum(slow, ns) / sd
+        acc = 0.0
+        for j in range(i - sk + 1, i + 1):
+            acc += fast[j]
+        k_out[i] = acc / sk
+        nk += 1
+        if nk >= sd:
+            acc = 0.0
+            for j in range(i - sd + 1, i + 1):
+                acc += k_out[j]
+            d_out[i] = acc / sd
 
 
 def stochastic(high, low, close, n: int = 14, smooth_k: int = 3, smooth_d: int = 3, *, hh=None, ll=None):
@@ -165,7 +324,7 @@ def stochastic(high, low, close, n: int = 14, smooth_k: int = 3, smooth_d: int =
     ll = rolling_min(_f64(low), n) if ll is None else ll
     k = np.empty(c.shape[0])
     d = np.empty(c.shape[0])
-    _stoch_k(c, hh, ll, int(smooth_k), int(smooth_d), k, d)
+    _stoch_k(c, hh, ll, int(smooth_k), int(smooth_d), np.empty(c.shape[0]), k, d)
     return k, d
 
 
@@ -186,28 +345,42 @@ def williams_r(high, low, close, n: int = 14, *, hh=None, ll=None) -> np.ndarray
     return out
 
 
+@njit(cache=True, nogil=True, fastmath={"reassoc", "nsz"})
+def _mean_abs_dev(tp, lo, hi, mu):
+    # Reassociation lets the sum run in SIMD lanes; the order still depends only on the window's own values
+    # (lanes by offset from its first bar), so the result is the same wherever the series starts.
+    md = 0.0
+    for j in range(lo, hi):
+        md += abs(tp[j] - mu)
+    return md
+
+
 @njit(cache=True, nogil=True)
 def _cci_k(h, lo, c, n, tp, out):
-    # The mean absolute deviation needs the window's mean, so each bar scans its window twice (mean, then
-    # deviation): O(n * w), TA-Lib's cost, and each value is computed from its own window alone, in the same
-    # order wherever the series starts. A flat window gives exactly md = 0 (no rounding residue of a
-    # running mean), hence exactly CCI 0.
+    # The mean absolute deviation needs the window's mean, so each bar scans its window once: O(n * w),
+    # TA-Lib's cost. The mean is a running sum (rebuilt every 1024 bars against drift). A deviation within
+    # rounding of zero relative to the price level is a flat window: exactly CCI 0, not residue over residue.
     m = c.shape[0]
     for i in range(m):
         tp[i] = (h[i] + lo[i] + c[i]) / 3.0
+    s = 0.0
     for i in range(m):
+        s += tp[i]
+        if i >= n:
+            s -= tp[i - n]
         if i < n - 1:
             out[i] = np.nan
             continue
-        s = 0.0
-        for j in range(i - n + 1, i + 1):
-            s += tp[j]
+        if i % 1024 == 0:
+            s = 0.0
+            for j in range(i - n + 1, i + 1):
+                s += tp[j]
         mu = s / n
-        md = 0.0
-        for j in range(i - n + 1, i + 1):
-            md += abs(tp[j] - mu)
-        md /= n
-        out[i] = (tp[i] - mu) / (0.015 * md) if md > 0 else 0.0
+        md = _mean_abs_dev(tp, i - n + 1, i + 1, mu)
+        if md <= 1e-12 * n * abs(mu):
+            out[i] = 0.0
+        else:
+            out[i] = (tp[i] - mu) / (0.015 * md / n)
 
 
 def cci(high, low, close, n: int = 20) -> np.ndarray:
@@ -226,17 +399,89 @@ def directional_movement(high, low):
     dn = np.full(h.shape[0], np.nan)
     u = h[1:] - h[:-1]
     d = lo[:-1] - lo[1:]
-    up[1:] = np.where((u > d) & (u > 0), u, 0.0)
-    dn[1:] = np.where((d > u) & (d > 0), d, 0.0)
+    bad = np.isnan(u) | np.isnan(d)
+    up[1:] = np.where(bad, np.nan, np.where((u > d) & (u > 0), u, 0.0))
+    dn[1:] = np.where(bad, np.nan, np.where((d > u) & (d > 0), d, 0.0))
     return up, dn
+
+
+@njit(cache=True, nogil=True)
+def _dm(h, lo, i):
+    up = h[i] - h[i - 1]
+    dn = lo[i - 1] - lo[i]
+    return (up if (up > dn and up > 0) else 0.0), (dn if (dn > up and dn > 0) else 0.0)
+
+
+@njit(cache=True, nogil=True, fastmath=_FMA)
+def _adx_k(h, lo, c, alpha, w, adx_out, pdi, mdi):
+    # Three bounded Wilder sums (DM+, DM-, TR; entering and leaving terms recomputed), the DIs and DX, then a
+    # fourth bounded sum of DX whose leaving term is read back from a ring of the last w DX values. Counts of
+    # non-zero terms make empty windows exact zeros.
+    m = c.shape[0]
+    beta = 1.0 - alpha
+    bw = beta**w
+    sp = 0.0
+    sm = 0.0
+    st = 0.0
+    cp = 0
+    cm = 0
+    ct = 0
+    sa = 0.0
+    ca = 0
+    bad = 0.0
+    ring = np.zeros(w)
+    for i in range(min(m, 1)):
+        adx_out[i] = np.nan
+        pdi[i] = np.nan
+        mdi[i] = np.nan
+    for i in range(1, m):
+        p, q = _dm(h, lo, i)
+        tr = _tr(h, lo, c, i)
+        bad += (h[i] + lo[i] + c[i]) * 0.0
+        if i > w:
+            ep, eq = _dm(h, lo, i - w)
+            et = _tr(h, lo, c, i - w)
+        else:
+            ep = eq = et = 0.0
+        sp = beta * sp + (p - bw * ep)
+        sm = beta * sm + (q - bw * eq)
+        st = beta * st + (tr - bw * et)
+        cp += _nonzero(p) - _nonzero(ep)
+        cm += _nonzero(q) - _nonzero(eq)
+        ct += _nonzero(tr) - _nonzero(et)
+        adx_out[i] = np.nan
+        if i < w:
+            pdi[i] = np.nan
+            mdi[i] = np.nan
+            continue
+        t = st if ct else 0.0
+        a = 100.0 * (sp if cp else 0.0) / t if t > 0 else 0.0
+        b = 100.0 * (sm if cm else 0.0) / t if t > 0 else 0.0
+        pdi[i] = a
+        mdi[i] = b
+        dx = 100.0 * abs(a - b) / (a + b) if a + b > 0 else 0.0
+        k = (i - w) % w  # DX values exist from bar w on; slot k holds the one w bars back
+        e = ring[k] if i - w >= w else 0.0
+        sa = beta * sa + (dx - bw * e)
+        ca += _nonzero(dx) - (_nonzero(e) if i - w >= w else 0)
+        ring[k] = dx
+        if i >= 2 * w - 1:
+            adx_out[i] = sa * alpha / (1.0 - bw) if ca else 0.0
+    return bad == 0.0
 
 
 def adx(high, low, close, n: int = 14, memory: float = DEFAULT_MEMORY):
     """(ADX, +DI, -DI), Wilder (1978): DI+- = 100 * W(DM+-) / W(TR), DX = 100 * |DI+ - DI-| / (DI+ + DI-),
     ADX = W(DX); W is Wilder's smoothing over ``Wn = wilder_window(n, memory)`` bars. DI 0 without range,
     DX 0 without movement. Lookback Wn for the DIs, 2 Wn - 1 for the ADX."""
-    up, dn = directional_movement(high, low)
-    tr = wilder(true_range(high, low, close), n, memory)
+    h, lo, c = _f64(high), _f64(low), _f64(close)
+    w = wilder_window(n, memory)
+    outs = tuple(np.empty(c.shape[0]) for _ in range(3))
+    if _adx_k(h, lo, c, 1.0 / n, w, *outs) and _first_bar_finite(h, lo, c):
+        return outs
+    # A non-finite bar: the general path blanks exactly the windows that hold it.
+    up, dn = directional_movement(h, lo)
+    tr = wilder(true_range(h, lo, c), n, memory)
     with np.errstate(invalid="ignore", divide="ignore"):
         pdi = np.where(tr > 0, 100.0 * wilder(up, n, memory) / tr, 0.0)
         mdi = np.where(tr > 0, 100.0 * wilder(dn, n, memory) / tr, 0.0)
@@ -246,11 +491,6 @@ def adx(high, low, close, n: int = 14, memory: float = DEFAULT_MEMORY):
     for a in (pdi, mdi, dx):
         a[nan] = np.nan
     return wilder(dx, n, memory), pdi, mdi
-
-
-@njit(cache=True, nogil=True)
-def _nonzero(x) -> int:
-    return 1 if x != 0.0 else 0
 
 
 @njit(cache=True, nogil=True)
@@ -319,7 +559,8 @@ def bollinger(close, n: int = 20, k: float = 2.0):
     """(upper, middle, lower) = SMA_n +- k * population std over n bars (TA-Lib BBANDS)."""
     mid, sd = rolling_mean_std(_f64(close), n, 0)
     sd *= k
-    return mid + sd, mid, mid - sd
+    upper = mid + sd
+    return upper, mid, np.subtract(mid, sd, out=sd)
 
 
 def linreg_slope(x, n: int) -> np.ndarray:

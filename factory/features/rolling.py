@@ -106,16 +106,12 @@ def _sum_k(x, w, scale, out):
     nz = 0  # non-zero inputs in the window: a window of zeros sums to exactly 0
     for i in range(w):
         s += x[i]
-        if x[i] != 0.0:
-            nz += 1
+        nz += np.int64(x[i] != 0.0)
     out[w - 1] = s * scale if nz else 0.0
     k = 0
     for i in range(w, n):
         k += 1
-        if x[i] != 0.0:
-            nz += 1
-        if x[i - w] != 0.0:
-            nz -= 1
+        nz += np.int64(x[i] != 0.0) - np.int64(x[i - w] != 0.0)  # flags, not branches
         if k == period:
             k = 0
             s = 0.0
@@ -123,9 +119,8 @@ def _sum_k(x, w, scale, out):
                 s += x[j]
         else:
             s += x[i] - x[i - w]
-        if nz == 0:
-            s = 0.0
-        out[i] = s * scale
+        # the output, not the running sum, is zeroed: a select on the sum would lengthen the loop's critical path
+        out[i] = s * scale if nz else 0.0
 
 
 @njit(cache=True, nogil=True)
@@ -455,7 +450,7 @@ def rolling_min(x: np.ndarray, w: int) -> np.ndarray:
 # --- recursions with bounded memory ---------------------------------------------------------------------
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath={"contract"})  # fused multiply-adds: see indicators._FMA
 def _ewm_k(x, w, alpha, out):
     # y_t = alpha / (1 - beta^w) * sum_{j<w} beta^j x_{t-j}, beta = 1 - alpha. One step of the recursion
     # s_t = beta s_{t-1} + x_t - beta^w x_{t-w} drops the input leaving the window, so the state never
@@ -483,7 +478,8 @@ def _ewm_k(x, w, alpha, out):
                 if x[j] != 0.0:
                     nz += 1
         else:
-            s = beta * s + (x[i] - a) - bw * (x[i - w] - a)
+            # one multiply-add on the recursion's critical path; the leaving term is folded in beforehand
+            s = beta * s + ((x[i] - a) - bw * (x[i - w] - a))
             if x[i] != 0.0:
                 nz += 1
             if x[i - w] != 0.0:

@@ -273,3 +273,34 @@ def test_kernels_are_causal_property(n, w, cut, seed, nan_rate):
     ):
         for u, v in zip(fn(x), fn(y)):
             np.testing.assert_array_equal(u[: t + 1], v[: t + 1])
+
+
+def test_fused_recursions_equal_the_general_path_and_fall_back_on_bad_bars():
+    """ATR, RSI, ADX and MACD run as one fused pass on finite bars; a NaN anywhere sends them through the
+    general windowed path, which blanks exactly the windows holding it. Both paths give the same numbers."""
+    from factory.features import indicators as ind
+
+    rng = np.random.default_rng(9)
+    c = 4000 + np.cumsum(rng.normal(size=3000))
+    h, lo = c + rng.random(3000), c - rng.random(3000)
+    calls = {
+        "atr": lambda a, b, x: ind.atr(a, b, x, 14),
+        "rsi": lambda a, b, x: ind.rsi(x, 14),
+        "adx": lambda a, b, x: ind.adx(a, b, x, 14),
+        "macd": lambda a, b, x: ind.macd(x, 12, 26, 9),
+    }
+    for name, fn in calls.items():
+        fused = fn(h, lo, c)
+        bad_c = c.copy()
+        bad_c[2000] = np.nan
+        general = fn(h, lo, bad_c)
+        for u, v in zip(*(x if isinstance(x, tuple) else (x,) for x in (fused, general))):
+            np.testing.assert_allclose(v[:2000], u[:2000], rtol=1e-12, atol=1e-10, err_msg=name)
+            assert np.isnan(v[2000:2002]).any(), name  # ATR reads the close at t only through the next bar
+            later = np.flatnonzero(np.isfinite(v[2001:]))
+            assert later.size and np.allclose(v[2001 + later[0]:], u[2001 + later[0]:], rtol=1e-9, atol=1e-8), name
+    bad_first = h.copy()
+    bad_first[0] = np.nan  # the first bar only enters comparisons inside the kernels: still detected
+    w = ind.wilder_window(14)
+    pdi = ind.adx(bad_first, lo, c, 14)[1]
+    assert np.isnan(pdi[: w + 1]).all() and np.isfinite(pdi[w + 1:]).all()  # its windows, and only those
