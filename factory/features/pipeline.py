@@ -82,8 +82,9 @@ class FeaturePipeline:
         self.config_ = cfg
         return self
 
-    def transform(self, bars: pd.DataFrame) -> pd.DataFrame:
-        """Scaled, clipped features of ``bars`` (``config.dtype``; NaN rows of the warm-up stay NaN)."""
+    def transform(self, bars: pd.DataFrame, rows=None) -> pd.DataFrame:
+        """Scaled, clipped features of ``bars`` (``config.dtype``; NaN rows of the warm-up stay NaN); only at
+        the bar positions ``rows`` when given (the features still read every bar before them)."""
         self._check_fitted()
         cfg = self.config_
         check_input(bars)
@@ -91,13 +92,17 @@ class FeaturePipeline:
         if list(X.columns) != self.feature_names_:
             raise FactoryError("the features computed now differ from those the pipeline was fitted with")
         values = X.to_numpy()  # normally a view of the frame's single block, scaled in place
-        if not values.flags.writeable:
+        index = X.index
+        if rows is not None:
+            rows = np.asarray(rows, dtype=np.int64)
+            values, index = values[rows], index[rows]  # a copy of those rows only
+        elif not values.flags.writeable:
             values = values.copy()
         dt = values.dtype
         values -= self.center_.astype(dt)
         values /= self.scale_.astype(dt)
         np.clip(values, -cfg.clip, cfg.clip, out=values)
-        return pd.DataFrame(values, index=X.index, columns=X.columns, copy=False)
+        return pd.DataFrame(values, index=index, columns=X.columns, copy=False)
 
     def fit_transform(
         self, bars: pd.DataFrame, train_end: int | pd.Timestamp | None = None, y: Any = None

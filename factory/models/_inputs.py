@@ -38,7 +38,9 @@ def check_features(
     names: list[str] | None = None
     if isinstance(X, pd.DataFrame):
         names = [str(c) for c in X.columns]
-        non_numeric = [str(c) for c, dt in X.dtypes.items() if not (pd.api.types.is_numeric_dtype(dt))]
+        # one check per distinct dtype (a served request has ~200 float64 columns and one dtype)
+        numeric = {dt: pd.api.types.is_numeric_dtype(dt) for dt in set(X.dtypes)}
+        non_numeric = [str(c) for c, dt in X.dtypes.items() if not numeric[dt]]
         if non_numeric:
             raise ModelInputError(f"{what} has non-numeric columns: {', '.join(non_numeric[:5])}")
         arr = X.to_numpy(dtype=np.float64, na_value=np.nan)

@@ -36,10 +36,9 @@ def compute_model_inputs(bars: pd.DataFrame, feature_pipeline, hmm, rows=None) -
     """
     from factory.regimes import hmm_inputs
 
-    features = feature_pipeline.transform(bars)
     if rows is not None:
         rows = np.asarray(rows, dtype=np.int64)
-        features = features.iloc[rows]
+    features = feature_pipeline.transform(bars, rows)
     probs = hmm.filter_proba(hmm_inputs(bars, vol_window=hmm_vol_window(hmm)), rows)
     regimes = pd.DataFrame(probs, columns=[f"{HMM_PREFIX}{k}" for k in range(probs.shape[1])],
                            index=features.index)

@@ -280,9 +280,13 @@ class RegimeHMM:
         return _gaussian_log_density(z, self.means_, self.covars_)
 
     def initial_distribution(self) -> np.ndarray:
-        """Prior of the first valid row: the stationary distribution of ``transmat_``."""
+        """Prior of the first valid row: the stationary distribution of ``transmat_`` (solved once)."""
         self._check_fitted()
-        return stationary_distribution(self.transmat_)
+        cached = getattr(self, "_stationary", None)
+        if cached is None or cached[0] is not self.transmat_:
+            cached = (self.transmat_, stationary_distribution(self.transmat_))
+            self._stationary = cached
+        return cached[1]
 
     @property
     def lookback(self) -> int:
@@ -302,13 +306,17 @@ class RegimeHMM:
         rows = np.arange(n, dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
         if rows.size and (rows.min() < 0 or rows.max() >= n):
             raise ConfigError(f"rows must lie in [0, {n})")
-        log_b = self.log_emission(X)
+        lag = int(self._cfg().filter_lag)
+        # Only the rows the windows read need emissions (a served request asks for its last row alone).
+        lo = max(0, int(rows.min()) - lag + 1) if rows.size else n
+        log_b = self.log_emission(X[lo:])
         valid = np.isfinite(log_b).all(axis=1)
         log_b = np.where(valid[:, None], log_b, 0.0)
         b = np.exp(log_b - log_b.max(axis=1, keepdims=True))
-        bad_before = np.concatenate([[0], np.cumsum(~valid)]).astype(np.int64)
-        return _fixed_lag_filter(b, bad_before, self.initial_distribution(), self.transmat_,
-                                 int(self._cfg().filter_lag), rows)
+        # Rows before `lo` count as missing: no window of a requested row reaches them.
+        bad_before = np.concatenate([np.arange(lo + 1), lo + np.cumsum(~valid)]).astype(np.int64)
+        b = np.concatenate([np.ones((lo, b.shape[1])), b]) if lo else b
+        return _fixed_lag_filter(b, bad_before, self.initial_distribution(), self.transmat_, lag, rows)
 
     def filter_states(self, X: np.ndarray) -> np.ndarray:
         """Most probable filtered state per row (int64), -1 where the probabilities are NaN."""
