@@ -42,17 +42,17 @@ def model_inputs(train_bars: int, rows: int, reference_rows: int):
     from factory.config import load_pipeline_config
     from factory.data.synth import generate_bars
     from factory.features.pipeline import FeaturePipeline
-    from factory.packaging.model_inputs import compute_model_inputs, input_warmup
+    from factory.packaging.model_inputs import compute_model_inputs, input_lookback
     from factory.packaging.reference import reference_sample
     from factory.regimes import RegimeHMM, hmm_inputs
 
     config = load_pipeline_config()
     fp = FeaturePipeline(config.features)
-    bars = generate_bars(train_bars + fp.warmup_bars() + rows, seed=3)
+    bars = generate_bars(train_bars + fp.lookback_bars() + rows, seed=3)
     fp.fit(bars, train_end=train_bars)
     hmm = RegimeHMM(config.regimes).fit(hmm_inputs(bars, config.regimes.input_vol_window), train_end=train_bars)
     inputs = compute_model_inputs(bars, fp, hmm)
-    warm = input_warmup(fp, hmm)
+    warm = input_lookback(fp, hmm)
     reference = reference_sample(inputs, bars["timestamp"], np.arange(warm, train_bars), reference_rows)
     window = inputs.iloc[len(bars) - rows:].reset_index(drop=True)
     return reference, window, list(inputs.columns)

@@ -201,6 +201,8 @@ def main() -> int:
     ap.add_argument("--no-peers", action="store_true", help="skip the MLflow peers")
     ap.add_argument("--json", default=None, help="also write all figures to this JSON file")
     args = ap.parse_args()
+    if args.json:
+        args.json = str(Path(args.json).resolve())  # the run works in a temporary folder
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
@@ -213,6 +215,8 @@ def main() -> int:
             env = {k: v for k, v in os.environ.items() if k == "MLFLOW_TRACKING_URI"}
         else:
             cwd = work
+            # A SQLite store keeps its artifacts under ./mlruns of the working folder: work in the temporary one.
+            os.chdir(work)
             os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{work / 'mlflow.db'}"
             mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
             env = {"MLFLOW_TRACKING_URI": os.environ["MLFLOW_TRACKING_URI"]}

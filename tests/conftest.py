@@ -1,4 +1,59 @@
-"""Suite-wide setup: the reference window and price-context models join the registry for every test, so the
-tests that run over ``list_models()`` prove the model-input seam on them too."""
+"""Suite-wide setup.
+
+* The reference window and price-context models join the registry for every test, so the tests that run over
+  ``list_models()`` prove the model-input seam on them too.
+* Every test runs in its own temporary working folder: MLflow puts a SQLite store's artifacts (and a missing
+  store) under ``./mlruns`` of the working folder, and no test may write into the checkout.
+* A guard fails the session when the checkout gained files while it ran (anything ``git status`` shows that
+  was not there before, caches of Python and pytest aside).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
 
 import factory.models.reference.toy  # noqa: F401  (registers toy_window and toy_price)
+
+ROOT = Path(__file__).resolve().parents[1]
+# What running Python and pytest leaves behind by design.
+ALLOWED = ("__pycache__", ".pytest_cache", ".hypothesis", ".egg-info")
+_BEFORE = pytest.StashKey[object]()
+
+
+@pytest.fixture(autouse=True)
+def _work_in_a_temporary_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+
+def checkout_entries() -> set[str] | None:
+    """Untracked and ignored paths of the checkout (folders collapsed), or None outside a git checkout."""
+    try:
+        res = subprocess.run(["git", "status", "--porcelain", "--ignored", "--untracked-files=normal"],
+                             cwd=ROOT, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if res.returncode != 0:
+        return None
+    return {line[3:] for line in res.stdout.splitlines()
+            if line[:2] in ("??", "!!") and not any(a in line for a in ALLOWED)}
+
+
+def pytest_sessionstart(session):
+    session.config.stash[_BEFORE] = checkout_entries()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    before = session.config.stash.get(_BEFORE, None)
+    after = checkout_entries()
+    if before is None or after is None:
+        return
+    new = sorted(after - before)
+    if new:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        message = f"tests wrote into the checkout ({ROOT}): {', '.join(new)}; tests must write to temporary folders"
+        if reporter is not None:
+            reporter.write_line(message, red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

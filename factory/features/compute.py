@@ -112,7 +112,10 @@ def compute_features(bars: pd.DataFrame, config: FeatureConfig | dict | None = N
     n = len(bars)
     out = np.empty((len(names), n), dtype=np.dtype(cfg.dtype))
     if n:
-        _fill(out, names, _context(bars, cfg))
+        # Degenerate windows divide by zero on purpose (safe_div fills them): one warning filter for the whole
+        # set, not one per division.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            _fill(out, names, _context(bars, cfg))
     # A (features, bars) C-ordered array is exactly pandas' internal block layout: no copy is made.
     return pd.DataFrame(out.T, index=bars.index, columns=names, copy=False)
 

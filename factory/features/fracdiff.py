@@ -11,6 +11,8 @@ being far closer to stationary than the price (d = 0 is the price, d = 1 the ret
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from factory.features import rolling as ro
@@ -22,6 +24,12 @@ NAMES = ["fracdiff", "fracdiff_z"]
 
 def fracdiff_weights(d: float, threshold: float, max_width: int = 100_000) -> np.ndarray:
     """w_0..w_{K-1} of (1 - B)^d, stopping before the first |w_k| < threshold (w_0 = 1 comes first)."""
+    return _weights(float(d), float(threshold), int(max_width)).copy()
+
+
+@functools.lru_cache(maxsize=32)
+def _weights(d: float, threshold: float, max_width: int) -> np.ndarray:
+    # The same few settings come back for every served request: computed once each.
     w = [1.0]
     k = 1
     while k < max_width:

@@ -59,6 +59,14 @@ def _first_finite(x: np.ndarray) -> int:
     return s
 
 
+def _start(inputs: tuple, n: int) -> int:
+    """First bar where every input is finite (n if none)."""
+    s = max([_first_finite(a) for a in inputs])
+    while s < n and not all([np.isfinite(a[s]) for a in inputs]):
+        s += 1
+    return s
+
+
 def _windowed(kernel, w: int, inputs: tuple, n_out: int, *args):
     """Run ``kernel(*inputs, w, *args, *outs)`` on finite data and apply the NaN conventions.
 
@@ -66,21 +74,26 @@ def _windowed(kernel, w: int, inputs: tuple, n_out: int, *args):
     (and their rebuild points) never depend on later bars. Non-finite values after s are replaced by the
     previous good value (a stand-in of the right magnitude keeps the running sums accurate) and every
     window containing one is blanked afterwards (a rolling count of bad values from a cumulative sum).
+    This wrapper runs about a hundred times per feature set, so the common case (finite inputs from the first
+    bar on) takes the shortest path: a served request of ~1,400 bars spends as long here as in the kernels.
     """
     n = inputs[0].shape[0]
-    outs = tuple(np.empty(n) for _ in range(n_out))
-    s = max(_first_finite(a) for a in inputs)
-    while s < n and not all(np.isfinite(a[s]) for a in inputs):
-        s += 1
-    for o in outs:
-        o[: min(n, s + w - 1)] = np.nan
+    outs = [np.empty(n) for _ in range(n_out)]
+    s = _first_finite(inputs[0]) if len(inputs) == 1 else _start(inputs, n)
+    head = min(n, s + w - 1)
+    if head:
+        for o in outs:
+            o[:head] = np.nan
     if n - s < w:
-        return outs
-    tail = tuple(a[s:] for a in inputs)
-    tail_out = tuple(o[s:] for o in outs)
-    if all(_all_finite(a) for a in tail):
+        return tuple(outs)
+    if s:
+        tail = tuple([a[s:] for a in inputs])
+        tail_out = [o[s:] for o in outs]
+    else:
+        tail, tail_out = inputs, outs
+    if all([_all_finite(a) for a in tail]):
         kernel(*tail, w, *args, *tail_out)
-        return outs
+        return tuple(outs)
     good = np.ones(n - s, dtype=bool)
     for a in tail:
         good &= np.isfinite(a)
@@ -92,7 +105,7 @@ def _windowed(kernel, w: int, inputs: tuple, n_out: int, *args):
     in_window[w:] -= bad[:-w]
     for o in tail_out:
         o[in_window > 0] = np.nan
-    return outs
+    return tuple(outs)
 
 
 # --- window kernels (finite inputs, n >= w) ---------------------------------------------------------------
@@ -524,10 +537,10 @@ def diff(x: np.ndarray, k: int = 1) -> np.ndarray:
 def safe_div(a: np.ndarray, b: np.ndarray, fill: float = 0.0) -> np.ndarray:
     """a / b where b != 0; ``fill`` where b == 0 and a is finite (a degenerate, not a missing, value).
 
-    NaN inputs stay NaN, so warm-up rows are never filled in.
+    NaN inputs stay NaN, so warm-up rows are never filled in. Division warnings are the caller's to silence
+    (:func:`factory.features.compute_features` does, once for the whole feature set).
     """
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.divide(a, b)
+    out = np.divide(a, b)
     zero = b == 0
     if zero.any():
         out[zero & np.isfinite(a)] = fill

@@ -14,8 +14,8 @@ A model is built from keyword settings only; they are validated at once by the m
     add to their embargo.
 ``predict_proba(X)`` -> ``(n, 3)`` probabilities of (down, flat, up), always three columns.
 ``predict(X)`` -> labels in {-1, 0, 1}.
-``save(folder)`` / ``FactoryModel.load(folder)``: ``model.json`` (settings + small state) plus weights in the
-library's native format; no pickle.
+``save(folder)`` / ``Class.load(folder)`` (or ``factory.models.load_model(folder)`` for any class): ``model.json``
+(settings + small state) plus weights in the library's native format; no pickle.
 
 Subclasses implement ``_fit``, ``_predict_proba``, ``_save`` and ``_load`` on already-checked inputs (a
 float64 matrix, a window view or a context view), where labels are class indices 0, 1, 2 (``label + 1``).

@@ -132,17 +132,17 @@ class ModelBundle:
         rows = np.asarray(rows, dtype=np.int64)
         raw = self.raw_proba(inputs, close, rows)
         proba = self.calibrator.transform(raw)
-        ret = self.returns.predict(proba)
+        expected = self.returns.expected_return(proba)
+        quantiles = self.returns.quantile(proba, self.returns.quantiles)  # (n, 3): q05, q50, q95
         close = np.asarray(close, dtype=np.float64)[rows]
-        timestamps = pd.Series(timestamps).iloc[rows]
-        expected = ret["expected_return"].to_numpy()
+        stamps = timestamps.iloc[rows] if isinstance(timestamps, pd.Series) else pd.Series(timestamps).iloc[rows]
         # Built in one constructor call: column-by-column inserts cost more than the arithmetic at serve time.
         return pd.DataFrame({
-            "timestamp": pd.Series(timestamps).reset_index(drop=True),
+            "timestamp": stamps.reset_index(drop=True),
             "prob_down": proba[:, 0], "prob_flat": proba[:, 1], "prob_up": proba[:, 2],
             "signal": signals(proba, expected, close, self.cost_model.round_trip_points),
             "expected_return": expected,
-            **{col: ret[col].to_numpy() for col in ("ret_q05", "ret_q50", "ret_q95")},
+            "ret_q05": quantiles[:, 0], "ret_q50": quantiles[:, 1], "ret_q95": quantiles[:, 2],
         }, columns=OUTPUT_COLUMNS)
 
     def predict(self, bars: pd.DataFrame, last_only: bool = False) -> pd.DataFrame:
