@@ -3,14 +3,24 @@
 #   make test   installs the project with its test extras and runs the whole test suite
 PYTHON ?= python3
 PIP = $(PYTHON) -m pip
+# PyTorch comes first, from its CPU wheel index: resolved as a dependency of the project, `torch` means a CUDA
+# build of several GB on Linux. A torch that is already installed (your own GPU build) is left alone. Where that
+# index cannot be reached, the plain `pip install` is tried (a local mirror or wheel cache may hold the CPU build).
+TORCH_VERSION ?= 2.13.0
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: install install-dev run test test-slow bench
+.PHONY: torch install install-dev run test test-slow bench
 
-install:
+torch:
+	@$(PYTHON) -c "import torch" 2>/dev/null || \
+		$(PIP) install -q --retries 0 --timeout 10 "torch==$(TORCH_VERSION)" --index-url $(TORCH_INDEX) 2>/dev/null || \
+		$(PIP) install -q "torch==$(TORCH_VERSION)"
+
+install: torch
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -e .
 
-install-dev:
+install-dev: torch
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -e ".[dev]"
 

@@ -4,18 +4,22 @@
   ``list_models()`` prove the model-input seam on them too.
 * Every test runs in its own temporary working folder: MLflow puts a SQLite store's artifacts (and a missing
   store) under ``./mlruns`` of the working folder, and no test may write into the checkout.
+* The deep models' progress bars are off (``FACTORY_PROGRESS=0``).
 * A guard fails the session when the checkout gained files while it ran (anything ``git status`` shows that
   was not there before, caches of Python and pytest aside).
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
 import factory.models.reference.toy  # noqa: F401  (registers toy_window and toy_price)
+
+os.environ.setdefault("FACTORY_PROGRESS", "0")  # training progress bars only clutter the test log
 
 ROOT = Path(__file__).resolve().parents[1]
 # What running Python and pytest leaves behind by design.

@@ -156,3 +156,22 @@ def equity_curve_plot(curves: dict[str, pd.Series], path: str | Path, title: str
     ax.set_title(title or "Equity curve (net of costs)")
     ax.legend(fontsize=8)
     return _save(fig, plt, path)
+
+
+def training_curve_plot(history: list[dict], path: str | Path, best_epoch: int | None = None, title: str = "") -> Path:
+    """Training and validation loss per epoch (the weighted cross-entropies the trainer minimises), the kept epoch
+    marked."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    epochs = [row["epoch"] for row in history]
+    for key, label in (("train_loss", "training"), ("val_loss", "validation (early stopping)")):
+        values = [row.get(key) for row in history]
+        if any(v is not None for v in values):
+            ax.plot(epochs, values, marker="o", lw=1, label=label)
+    if best_epoch is not None and best_epoch >= 0:
+        ax.axvline(best_epoch, color="0.5", ls="--", lw=0.8, label=f"kept: epoch {best_epoch}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("weighted cross-entropy")
+    ax.set_title(title or "Training curve")
+    ax.legend(fontsize=8)
+    return _save(fig, plt, path)

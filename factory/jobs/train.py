@@ -63,6 +63,10 @@ def _plots(bundle, evals: dict[str, Evaluation], folder: Path) -> None:
     importance = getattr(bundle.model, "feature_importance", None)
     if callable(importance):
         plots.feature_importance_plot(importance(), folder / "feature_importance.png")
+    history = getattr(bundle.model, "history_", None)
+    if history:
+        plots.training_curve_plot(history, folder / "training_curve.png", getattr(bundle.model, "best_epoch_", None),
+                                  title=f"{bundle.model.key}: loss per epoch")
 
 
 def _importance(bundle, dataset, folder: Path, max_rows: int = 2000) -> None:
@@ -88,6 +92,18 @@ def _importance(bundle, dataset, folder: Path, max_rows: int = 2000) -> None:
         mean_abs.sort_values(ascending=False).to_csv(out / "shap_mean_abs.csv", index_label="feature")
         plots.feature_importance_plot(mean_abs, folder / "plots" / "shap_importance.png",
                                       title=f"Mean |SHAP| on {len(rows):,} test rows (summed over classes)")
+
+
+def _log_training_history(model) -> None:
+    """Per-epoch losses of models that train by epochs (``history_``), as MLflow step metrics ``epoch_*``."""
+    import mlflow
+
+    for row in getattr(model, "history_", None) or []:
+        values = {f"epoch_{k}": float(v) for k, v in row.items() if k != "epoch" and np.isfinite(v)}
+        mlflow.log_metrics(values, step=int(row["epoch"]))
+    best = getattr(model, "best_epoch_", None)
+    if best is not None:
+        mlflow.log_metric("best_epoch", float(best))
 
 
 def version_tags(dataset, loaded, evals: dict[str, Evaluation], run_id: str, key: str) -> dict[str, Any]:
@@ -161,6 +177,7 @@ def _log_and_register(tc: TrainConfig, name: str, loaded, dataset, bundle, evals
         mlflow.log_params({k: v for k, v in params.items() if k not in logged})
         metrics = {f"{p}_{k}": v for p, ev in evals.items() for k, v in ev.metrics.items() if np.isfinite(v)}
         mlflow.log_metrics({**dataset.summary(), **metrics})
+        _log_training_history(bundle.model)
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             (folder / "plots").mkdir()

@@ -1,7 +1,8 @@
 """Models behind one scikit-learn-style contract, found by key in a registry.
 
 Importing this package registers every model but imports no heavy framework (XGBoost, LightGBM, torch):
-each model imports its library inside the methods that need it.
+each model imports its library inside the methods that need it (the deep models build their torch modules on
+first use).
 
 Example::
 
@@ -18,6 +19,9 @@ from factory.models.boosting import xgboost as _xgboost  # noqa: F401,E402  "xgb
 from factory.models.classical import logistic as _logistic  # noqa: F401,E402  "logistic"
 from factory.models.ensembles import voting as _voting  # noqa: F401,E402  "voting"
 from factory.models.ensembles import stacking as _stacking  # noqa: F401,E402  "stacking"
+from factory.models.recurrent_conv import lstm as _lstm  # noqa: F401,E402  "lstm"
+from factory.models.recurrent_conv import tcn as _tcn  # noqa: F401,E402  "tcn"
+from factory.models.ssm_mlp import dlinear as _dlinear  # noqa: F401,E402  "dlinear"
 
 from factory.models.config import create_model_from_config, load_model_config  # noqa: E402
 

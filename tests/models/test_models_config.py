@@ -69,3 +69,19 @@ def test_all_registered_models_build_from_their_config():
     for key in list_models():
         model = create_model(key, **load_model_config(key).model_dump(mode="json"))
         assert model.get_params() == load_model_config(key).model_dump(mode="json")
+
+
+def test_profiles_select_a_set_of_settings(tmp_path):
+    """A deep model's YAML ships a cpu default and the published settings as `full`; one line picks one."""
+    from factory.errors import ConfigError
+    from factory.models import load_model_config
+
+    cpu = load_model_config("tcn")
+    full = load_model_config("tcn", overrides={"profile": "full"})
+    assert (cpu.window, cpu.levels) == (32, 4) and (full.window, full.levels) == (128, 6)
+    f = tmp_path / "over.yaml"
+    f.write_text("models: {tcn: {profile: full, channels: 16}}\n")
+    over = load_model_config("tcn", overrides_file=f)
+    assert over.window == 128 and over.channels == 16  # file < profile < the caller's own settings
+    with pytest.raises(ConfigError, match="unknown profile 'huge'; profiles: cpu, full"):
+        load_model_config("tcn", overrides={"profile": "huge"})

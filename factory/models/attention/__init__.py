@@ -1,0 +1,1 @@
+"""Attention window models: PatchTST, iTransformer, Autoformer."""

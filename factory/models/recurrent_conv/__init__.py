@@ -1,0 +1,1 @@
+"""Recurrent and convolutional window models: LSTM, TCN, TimesNet."""

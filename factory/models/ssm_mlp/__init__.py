@@ -1,0 +1,1 @@
+"""State-space and MLP window models: S-Mamba, N-BEATS, N-HiTS, DLinear, TiDE."""
