@@ -20,6 +20,10 @@ import pytest
 import factory.models.reference.toy  # noqa: F401  (registers toy_window and toy_price)
 
 os.environ.setdefault("FACTORY_PROGRESS", "0")  # training progress bars only clutter the test log
+# Extra model modules to register for this run (comma-separated), e.g. a model being written before its
+# registration line exists: FACTORY_TEST_IMPORTS=factory.models.attention.patchtst
+for _module in filter(None, os.environ.get("FACTORY_TEST_IMPORTS", "").split(",")):
+    __import__(_module.strip())
 
 ROOT = Path(__file__).resolve().parents[1]
 # What running Python and pytest leaves behind by design.

@@ -12,6 +12,12 @@ from packaging_setup import N_BARS, SMALL_CONFIG
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
+def _small_keys() -> set[str]:
+    import yaml
+
+    return set((yaml.safe_load(SMALL_CONFIG.read_text()).get("models") or {}))
+
+
 @pytest.fixture(scope="session")
 def small_bars():
     from factory.data.synth import generate_bars
@@ -32,8 +38,8 @@ def fitted(dataset):
     """``fitted(key)`` -> a ModelBundle fitted on the shared dataset (each key fitted once per session)."""
     from sklearn.exceptions import ConvergenceWarning
 
-    from factory.models import create_model
     from factory.fitting import fit_bundle
+    from factory.models import create_model, get_model_class
     from factory.train_config import load_train_config
 
     cache = {}
@@ -41,10 +47,13 @@ def fitted(dataset):
     def get(key: str):
         if key not in cache:
             cfg = load_train_config(key, str(SMALL_CONFIG))
+            # A key without settings in the small config trains with its tiny test settings.
+            settings = cfg.model.model_dump(mode="json") if key in _small_keys() else \
+                get_model_class(key).get_test_params()
             with warnings.catch_warnings():
                 # The tiny logistic settings stop lbfgs early on purpose.
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                model = create_model(key, **cfg.model.model_dump(mode="json"))
+                model = create_model(key, **settings)
                 cache[key] = fit_bundle(dataset, model, training=cfg.training)
         return cache[key]
 
