@@ -25,7 +25,7 @@ install-dev: torch
 	$(PIP) install -q -e ".[dev]"
 
 run: install
-	mlflow run . -e train -P model=lightgbm --env-manager local
+	mlflow run . -e train -P model=tcn --env-manager local
 
 test: install-dev
 	$(PYTHON) -m pytest -m "not slow"

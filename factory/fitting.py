@@ -127,11 +127,12 @@ def evaluate(dataset, bundle, rows, samples=None, part: str = "test") -> Evaluat
         raise FactoryError("evaluation samples must lie inside the evaluated rows")
     bars = dataset.bars
     close = bars["close"].to_numpy()
-    outputs = bundle.predict_rows(dataset.features, close, bars["timestamp"], rows)
+    raw_all = bundle.raw_proba(dataset.features, close, rows)  # the model runs once per bar
+    outputs = bundle.outputs_from_raw(raw_all, close, bars["timestamp"], rows)
     pos = samples - rows[0]
     y = dataset.labels["label"].to_numpy()[samples].astype(np.int64)
     proba = outputs[["prob_down", "prob_flat", "prob_up"]].to_numpy()[pos]
-    raw = bundle.raw_proba(dataset.features, close, samples)
+    raw = raw_all[pos]
     bt = backtest(close[rows], outputs["signal"].to_numpy(), bars["timestamp"].iloc[rows],
                   bundle.horizon_bars, bundle.cost_model)
     metrics = classification_metrics(y, proba)

@@ -195,6 +195,44 @@ def generate_bars(n_bars: int, seed: int = 0, contract: str = "MES", start="2024
     return (bars, regimes) if return_regimes else bars
 
 
+def plant_edge(bars: pd.DataFrame, every: int = 240, horizon: int = 20, move_ticks: int = 24, seed: int = 0,
+               contract: str = "MES") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Bars with a planted, visible, learnable edge: an event bar announces the drift of the next bars.
+
+    About one bar in ``every`` (random spacing, never closer than ``2 * horizon``) becomes an event: its volume is
+    multiplied by 8 and it closes at its high (an "up" event) or its low ("down"), which the features see (volume
+    z-scores, bar shape). Over the next ``horizon`` bars the price then drifts ``move_ticks`` ticks in the event's
+    direction (every later price shifted by the running drift, on the tick grid, so bars stay consistent). With
+    ``move_ticks=0`` the events stay visible but announce nothing: the null twin of the same data. Returns the new
+    bars and the events (``row``, ``direction``).
+    """
+    tick = get_contract(contract).tick_size
+    n = len(bars)
+    rng = np.random.default_rng(seed)
+    rows, r = [], int(rng.integers(every // 2, every)) if n > every else n
+    while r < n - horizon - 1:
+        rows.append(r)
+        r += max(2 * horizon, int(rng.exponential(every)))
+    rows = np.asarray(rows, dtype=np.int64)
+    direction = np.where(rng.random(len(rows)) < 0.5, -1, 1)
+    o, h, lo, c = (np.rint(bars[k].to_numpy() / tick).astype(np.int64) for k in ("open", "high", "low", "close"))
+    v = bars["volume"].to_numpy(dtype=np.float64).copy()
+    c[rows] = np.where(direction > 0, h[rows], lo[rows])  # close at the extreme: a visible shape
+    v[rows] *= 8.0
+    step = np.zeros(n, dtype=np.float64)
+    for row, d in zip(rows, direction):
+        step[row + 1: row + 1 + horizon] += d * move_ticks / horizon
+    shift = np.rint(np.cumsum(step)).astype(np.int64)
+    d = _decimals(tick)
+    out = bars.copy()
+    for name, ticks in (("open", o), ("high", h), ("low", lo), ("close", c)):
+        out[name] = np.round((ticks + shift) * tick, d)
+    out["high"] = np.maximum.reduce([out["high"], out["open"], out["close"]])
+    out["low"] = np.minimum.reduce([out["low"], out["open"], out["close"]])
+    out["volume"] = v
+    return out, pd.DataFrame({"row": rows, "direction": direction})
+
+
 def synth_to_file(path, n_bars: int, seed: int = 0, contract: str = "MES"):
     """Generate bars and write them to ``path`` (.csv, .csv.gz or .parquet); returns the path."""
     from factory.data.io import write_bars
@@ -202,4 +240,4 @@ def synth_to_file(path, n_bars: int, seed: int = 0, contract: str = "MES"):
     return write_bars(generate_bars(n_bars, seed=seed, contract=contract), path)
 
 
-__all__ = ["REGIME_NAMES", "generate_bars", "synth_to_file"]
+__all__ = ["REGIME_NAMES", "generate_bars", "plant_edge", "synth_to_file"]

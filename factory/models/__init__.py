@@ -21,7 +21,11 @@ from factory.models.ensembles import voting as _voting  # noqa: F401,E402  "voti
 from factory.models.ensembles import stacking as _stacking  # noqa: F401,E402  "stacking"
 from factory.models.recurrent_conv import lstm as _lstm  # noqa: F401,E402  "lstm"
 from factory.models.recurrent_conv import tcn as _tcn  # noqa: F401,E402  "tcn"
+from factory.models.recurrent_conv import timesnet as _timesnet  # noqa: F401,E402  "timesnet"
+from factory.models.attention import autoformer as _autoformer  # noqa: F401,E402  "autoformer"
 from factory.models.ssm_mlp import dlinear as _dlinear  # noqa: F401,E402  "dlinear"
+from factory.models.ssm_mlp import nbeats as _nbeats  # noqa: F401,E402  "nbeats"
+from factory.models.ssm_mlp import nhits as _nhits  # noqa: F401,E402  "nhits"
 
 from factory.models.config import create_model_from_config, load_model_config  # noqa: E402
 

@@ -130,7 +130,12 @@ class ModelBundle:
         """Output rows at bar positions ``rows``, from an input matrix over a contiguous stretch of bars (its
         index their positions) and the closes and timestamps of every bar."""
         rows = np.asarray(rows, dtype=np.int64)
-        raw = self.raw_proba(inputs, close, rows)
+        return self.outputs_from_raw(self.raw_proba(inputs, close, rows), close, timestamps, rows)
+
+    def outputs_from_raw(self, raw: np.ndarray, close: Any, timestamps: Any, rows: Any) -> pd.DataFrame:
+        """Output rows at bar positions ``rows`` from the model's raw probabilities there (calibration, returns,
+        signal): :meth:`predict_rows` without running the model again."""
+        rows = np.asarray(rows, dtype=np.int64)
         proba = self.calibrator.transform(raw)
         expected = self.returns.expected_return(proba)
         quantiles = self.returns.quantile(proba, self.returns.quantiles)  # (n, 3): q05, q50, q95

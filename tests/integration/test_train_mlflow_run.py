@@ -141,8 +141,40 @@ def test_unknown_model_key_is_one_line(tmp_path):
     assert res.returncode == 2 and "unknown model 'nope'" in res.stderr and "Traceback" not in res.stderr
 
 
+def test_a_deep_model_trains_through_mlflow_run_with_its_training_curve(workdir, tracking):
+    """The main job's model: `mlflow run . -e train -P model=tcn` logs the per-epoch losses as step metrics, the
+    training curve and a pyfunc whose weights are safetensors, and the version loads and predicts."""
+    import mlflow
+    import pandas as pd
+
+    res = _mlflow_run(workdir, "train", model="tcn", data=workdir / "bars.parquet", config=SMALL_CONFIG)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    run_id = res.stdout.split("run_id: ")[1].split()[0]
+    history = tracking.get_metric_history(run_id, "epoch_train_loss")
+    assert len(history) >= 2 and [m.step for m in history] == list(range(len(history)))
+    assert tracking.get_metric_history(run_id, "epoch_val_loss")
+    assert "best_epoch" in tracking.get_run(run_id).data.metrics
+    assert "plots/training_curve.png" in {a.path for a in tracking.list_artifacts(run_id, "plots")}
+    model = mlflow.pyfunc.load_model("models:/mes-tcn/1")
+    meta = model.metadata.metadata
+    assert meta["input_kind"] == "window" and meta["min_bars"] == meta["input_lookback_bars"] + meta["window_length"]
+    local = Path(mlflow.artifacts.download_artifacts("models:/mes-tcn/1", tracking_uri=tracking.tracking_uri))
+    assert list(local.rglob("model.safetensors"))
+    assert any(r.startswith("torch==") for r in (local / "requirements.txt").read_text().split())
+    bars = pd.read_parquet(workdir / "bars.parquet").iloc[-meta["min_bars"]:]
+    out = model.predict(bars, params={"last_only": True})
+    assert len(out) == 1 and abs(out[["prob_down", "prob_flat", "prob_up"]].to_numpy().sum() - 1) < 1e-12
+
+
+def _production_keys() -> list[str]:
+    """The keys a user can train (the reference models exist only inside the test suite)."""
+    from factory.models import get_model_class, list_models
+
+    return [k for k in list_models() if get_model_class(k).family != "reference" and k not in ("lightgbm", "tcn")]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("key", ["xgboost", "logistic", "voting", "stacking"])
+@pytest.mark.parametrize("key", _production_keys())
 def test_every_other_key_trains_registers_and_loads(key, workdir, tracking):
     import mlflow
     import pandas as pd
