@@ -26,6 +26,8 @@ from factory.models.attention import autoformer as _autoformer  # noqa: F401,E40
 from factory.models.ssm_mlp import dlinear as _dlinear  # noqa: F401,E402  "dlinear"
 from factory.models.ssm_mlp import nbeats as _nbeats  # noqa: F401,E402  "nbeats"
 from factory.models.ssm_mlp import nhits as _nhits  # noqa: F401,E402  "nhits"
+from factory.models.ssm_mlp import s_mamba as _s_mamba  # noqa: F401,E402  "s_mamba"
+from factory.models.ssm_mlp import tide as _tide  # noqa: F401,E402  "tide"
 
 from factory.models.config import create_model_from_config, load_model_config  # noqa: E402
 
