@@ -23,6 +23,8 @@ from factory.models.recurrent_conv import lstm as _lstm  # noqa: F401,E402  "lst
 from factory.models.recurrent_conv import tcn as _tcn  # noqa: F401,E402  "tcn"
 from factory.models.recurrent_conv import timesnet as _timesnet  # noqa: F401,E402  "timesnet"
 from factory.models.attention import autoformer as _autoformer  # noqa: F401,E402  "autoformer"
+from factory.models.attention import itransformer as _itransformer  # noqa: F401,E402  "itransformer"
+from factory.models.attention import patchtst as _patchtst  # noqa: F401,E402  "patchtst"
 from factory.models.ssm_mlp import dlinear as _dlinear  # noqa: F401,E402  "dlinear"
 from factory.models.ssm_mlp import nbeats as _nbeats  # noqa: F401,E402  "nbeats"
 from factory.models.ssm_mlp import nhits as _nhits  # noqa: F401,E402  "nhits"

@@ -98,6 +98,10 @@ def test_tags_and_test_params(key):
     assert not [a for a in vars(model) if a.endswith("_") and not a.startswith("_")]
     with pytest.raises(ConfigError, match="no_such_setting"):
         cls(**params, no_such_setting=1)
+    # Window models read windows that end at their sample's bar, and pass the causality and truncation tests of
+    # tests/packaging: every one is production-safe (a model that peeked past its bar would not be).
+    if cls.input_kind == "window":
+        assert cls.is_production_safe
     # The lookback is a property of the configured instance: the extra history one sample reads.
     assert model.lookback == model.window_length - 1 >= 0
     if cls.input_kind == "tabular":

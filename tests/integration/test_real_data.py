@@ -78,3 +78,39 @@ def test_model_inputs_at_t_need_only_the_lookback_on_real_files(tmp_path, name, 
         assert np.isfinite(got).all()
         np.testing.assert_allclose(got, full[t], rtol=0, atol=1e-9, err_msg=f"{name} bar {t}")
 
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key", ["tcn", "patchtst", "dlinear"])  # one deep model per family
+def test_a_deep_model_of_each_family_trains_end_to_end_on_eurusd(tmp_path, monkeypatch, key):
+    """The train job, start to registered version, on real hourly FX bars with a small deep model of each family
+    (recurrent/convolutional, attention, state-space/MLP): evaluated, logged, registered, loadable, and its served
+    answer for a request of min_bars bars equals the full history's."""
+    import mlflow
+    import yaml
+
+    from factory.jobs.train import run_train
+    from factory.models import get_model_class
+
+    path = to_factory_csv(backtesting_csv("EURUSD.csv"), tmp_path / "EURUSD.csv")
+    cfg = _config("M6E", "1h", ["4h", "1D"], 400).model_dump(mode="json")
+    cfg["labels"]["tuning"]["n_trials"] = 4
+    settings = {**get_model_class(key).get_test_params(), "epochs": 4}
+    config = tmp_path / "train.yaml"
+    config.write_text(yaml.safe_dump({"pipeline": cfg, "model": settings}))
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    try:
+        res = run_train(key, data=str(path), config_file=str(config), progress=False, echo=lambda *a, **k: None)
+        assert res.name == f"m6e-{key}" and np.isfinite(res.metrics["test_log_loss"])
+        model = mlflow.pyfunc.load_model(res.model_uri)
+        meta = model.metadata.metadata
+        assert meta["input_kind"] == "window" and meta["family"] == get_model_class(key).family
+        bars = load_bars(str(path), load_pipeline_config(overrides=cfg)).bars
+        full = model.predict(bars.iloc[-(meta["min_bars"] + 50):].reset_index(drop=True))
+        last = model.predict(bars.iloc[-meta["min_bars"]:].reset_index(drop=True), params={"last_only": True})
+        np.testing.assert_allclose(last[["prob_down", "prob_flat", "prob_up"]].to_numpy(),
+                                   full[["prob_down", "prob_flat", "prob_up"]].to_numpy()[-1:], atol=1e-9)
+    finally:
+        mlflow.set_tracking_uri(None)
