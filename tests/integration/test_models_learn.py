@@ -60,6 +60,9 @@ def _settings(key: str) -> dict:
     params = cls.get_test_params()
     if cls.input_kind == "window" and "epochs" in cls.Config.model_fields:
         params.update(DEEP)
+    if "embargo_bars" in cls.Config.model_fields:
+        # An inner purged CV (stacking) must embargo the pipeline's feature lookback, as the outer split does.
+        params["embargo_bars"] = PIPELINE["split"]["embargo_bars"]
     return params
 
 
