@@ -90,9 +90,9 @@ class TorchWindowModel(FactoryModel):
         from factory.models._torch.trainer import fit_classifier
 
         c = self.config
-        runtime.seed_everything(c.seed)
-        runtime.set_threads(c.threads)
         device = runtime.resolve_device(c.device)
+        runtime.seed_everything(c.seed, device)
+        runtime.set_threads(c.threads)
         n_channels = int(X.shape[2])
         module = self._network(n_channels).to(device)
         result = fit_classifier(module, X, y, w, eval_set, c, device=device, name=self.key)
