@@ -133,8 +133,8 @@ def evaluate(dataset, bundle, rows, samples=None, part: str = "test") -> Evaluat
     bars = dataset.bars
     close = bars["close"].to_numpy()
     # The model runs once per bar; barrier widths (for models that read them) come from the bars as when served.
-    raw_all = bundle.raw_proba(dataset.features, close, rows, barriers=bundle.barrier_widths(bars))
-    outputs = bundle.outputs_from_raw(raw_all, close, bars["timestamp"], rows)
+    raw_all, returns = bundle.raw_outputs(dataset.features, close, rows, barriers=bundle.barrier_widths(bars))
+    outputs = bundle.outputs_from_raw(raw_all, close, bars["timestamp"], rows, returns)
     pos = samples - rows[0]
     y = dataset.labels["label"].to_numpy()[samples].astype(np.int64)
     proba = outputs[["prob_down", "prob_flat", "prob_up"]].to_numpy()[pos]

@@ -204,6 +204,12 @@ class FactoryModel:
         Xa = self._features_for_predict(X)
         return finalise_proba(self._predict_proba(Xa), len(Xa), type(self).__name__)
 
+    def predict_proba_and_returns(self, X: Any, levels) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(predict_proba(X), returns)``: ``returns`` is ``(n, 1 + len(levels))``, the model's own forecast of
+        the label-horizon log return (its mean, then its quantiles at ``levels``), or None for a model that
+        forecasts no returns (the bundle then derives them from the probabilities, fitted on validation)."""
+        return self.predict_proba(X), None
+
     def predict(self, X: Any) -> np.ndarray:
         """Most probable label in {-1, 0, 1} per row."""
         return CLASSES[np.argmax(self.predict_proba(X), axis=1)]

@@ -125,6 +125,11 @@ class ModelBundle:
 
     def raw_proba(self, inputs: pd.DataFrame, close: Any, rows: Any, barriers=None) -> np.ndarray:
         """The model's uncalibrated probabilities at bar positions ``rows``."""
+        return self.raw_outputs(inputs, close, rows, barriers)[0]
+
+    def raw_outputs(self, inputs: pd.DataFrame, close: Any, rows: Any, barriers=None):
+        """``(uncalibrated probabilities, the model's own return forecast or None)`` at bar positions ``rows``
+        (see :meth:`FactoryModel.predict_proba_and_returns`)."""
         from factory.models.errors import ModelInputError
 
         rows = np.asarray(rows, dtype=np.int64)
@@ -136,22 +141,29 @@ class ModelBundle:
             if bad is not None:
                 raise ModelInputError(f"model input '{bad[1]}' is not finite at row {bad[0] + offset}; the bars "
                                       "around it are probably degenerate (zero range, constant prices)")
-        return self.model.predict_proba(self.model_reads(inputs, close, rows, barriers))
+        return self.model.predict_proba_and_returns(self.model_reads(inputs, close, rows, barriers),
+                                                    RETURN_QUANTILES)
 
     def predict_rows(self, inputs: pd.DataFrame, close: Any, timestamps: Any, rows: Any,
                      barriers=None) -> pd.DataFrame:
         """Output rows at bar positions ``rows``, from an input matrix over a contiguous stretch of bars (its
         index their positions) and the closes and timestamps of every bar."""
         rows = np.asarray(rows, dtype=np.int64)
-        return self.outputs_from_raw(self.raw_proba(inputs, close, rows, barriers), close, timestamps, rows)
+        raw, returns = self.raw_outputs(inputs, close, rows, barriers)
+        return self.outputs_from_raw(raw, close, timestamps, rows, returns)
 
-    def outputs_from_raw(self, raw: np.ndarray, close: Any, timestamps: Any, rows: Any) -> pd.DataFrame:
+    def outputs_from_raw(self, raw: np.ndarray, close: Any, timestamps: Any, rows: Any,
+                         returns: np.ndarray | None = None) -> pd.DataFrame:
         """Output rows at bar positions ``rows`` from the model's raw probabilities there (calibration, returns,
-        signal): :meth:`predict_rows` without running the model again."""
+        signal): :meth:`predict_rows` without running the model again. ``returns``: the model's own return
+        forecast (mean, q05, q50, q95) where it makes one; else the return distribution fitted on validation."""
         rows = np.asarray(rows, dtype=np.int64)
         proba = self.calibrator.transform(raw)
-        expected = self.returns.expected_return(proba)
-        quantiles = self.returns.quantile(proba, self.returns.quantiles)  # (n, 3): q05, q50, q95
+        if returns is None:
+            expected = self.returns.expected_return(proba)
+            quantiles = self.returns.quantile(proba, self.returns.quantiles)  # (n, 3): q05, q50, q95
+        else:
+            expected, quantiles = returns[:, 0], returns[:, 1:]
         close = np.asarray(close, dtype=np.float64)[rows]
         stamps = timestamps.iloc[rows] if isinstance(timestamps, pd.Series) else pd.Series(timestamps).iloc[rows]
         # Built in one constructor call: column-by-column inserts cost more than the arithmetic at serve time.

@@ -143,3 +143,14 @@ def check_batches_do_not_change_outputs(key: str):
     a = new(key, batch_size=16).fit(view, labels_for(70))
     full = a.predict_proba(view)
     np.testing.assert_array_equal(a.predict_proba(view.subset(np.arange(3, 9))), full[3:9])
+
+
+def check_returns_come_from_the_forecast(key: str, monkeypatch):
+    """expected_return and the return quantiles are the forecast distribution's own (one backbone pass)."""
+    values = np.linspace(-0.04, 0.04, 9) + 0.01
+    view = contexts(4)
+    model = new(key).fit(view, labels_for(len(view)))
+    monkeypatch.setattr(model, "_forecast_batch", lambda ctx, h: (LEVELS, np.tile(values, (len(ctx), 1))))
+    proba, returns = model.predict_proba_and_returns(view, (0.05, 0.5, 0.95))
+    np.testing.assert_array_equal(proba, model.predict_proba(view))
+    np.testing.assert_allclose(returns, np.tile([0.01, -0.035, 0.01, 0.055], (4, 1)), atol=1e-15)

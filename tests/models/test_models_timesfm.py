@@ -34,3 +34,7 @@ def test_outputs_up_to_t_ignore_later_bars():
 
 def test_batch_size_does_not_change_outputs():
     checks.check_batches_do_not_change_outputs(KEY)
+
+
+def test_returns_come_from_the_forecast(monkeypatch):
+    checks.check_returns_come_from_the_forecast(KEY, monkeypatch)

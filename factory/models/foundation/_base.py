@@ -146,14 +146,30 @@ class FoundationForecaster(FactoryModel):
         return np.asarray(levels, dtype=np.float64), np.concatenate(parts).astype(np.float64)
 
     def _predict_proba(self, X) -> np.ndarray:
+        return self._proba_from(X, *self.forecast_quantiles(X))
+
+    def _proba_from(self, X, levels: np.ndarray, values: np.ndarray) -> np.ndarray:
         from factory.models.foundation.distribution import barrier_probabilities
 
-        levels, values = self.forecast_quantiles(X)
         up, down = X.barriers_at()
         try:
             return barrier_probabilities(levels, values, up, down)
         except ValueError as exc:
             raise ModelInputError(f"model '{self.key}': {exc}") from None
+
+    def predict_proba_and_returns(self, X, levels) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities and the return forecast from one pass of the backbone: the mean and the quantiles at
+        ``levels`` of the forecast's own distribution (:mod:`factory.models.foundation.distribution`)."""
+        from factory.models._inputs import finalise_proba
+        from factory.models.foundation import distribution
+
+        self._require_fitted("predict_proba_and_returns")
+        Xa = self._features_for_predict(X)
+        q_levels, values = self.forecast_quantiles(Xa)
+        proba = finalise_proba(self._proba_from(Xa, q_levels, values), len(Xa), type(self).__name__)
+        returns = np.column_stack([distribution.expected_value(q_levels, values),
+                                   distribution.quantile(q_levels, values, levels)])
+        return proba, returns
 
     def _save(self, folder: Path) -> dict[str, Any]:
         self._ensure_backbone()
