@@ -53,6 +53,16 @@ class Dataset:
 
         return input_lookback(self.feature_pipeline, self.hmm)
 
+    @property
+    def barrier_definition(self):
+        """The labels' barriers (chosen widths and horizon, ATR window, the costs the labels used) as a
+        :class:`~factory.labels.barriers.BarrierDefinition`."""
+        from factory.labels.barriers import BarrierDefinition
+
+        return BarrierDefinition(k_up=float(self.barriers["k_up"]), k_down=float(self.barriers["k_down"]),
+                                 horizon=int(self.barriers["horizon"]), atr_window=int(self.config.labels.atr_window),
+                                 round_trip_points=float(self.cost_model.round_trip_points))
+
     def rows(self, part: str) -> np.ndarray:
         """Bar rows of the samples in ``part`` ('train', 'val' or 'test')."""
         return self.sample_rows[getattr(self.split, part)]

@@ -81,11 +81,15 @@ def fit_bundle(dataset, model, train_rows=None, val_rows=None, training=None):
     labels = dataset.labels["label"].to_numpy()
     t1 = dataset.labels["t1"].to_numpy()
     close = dataset.bars["close"].to_numpy()
+    # Models that price the label barriers read the labels' own barriers, recomputed from the bars by the code
+    # the served bundle runs (factory.labels.barriers).
+    barrier_def = dataset.barrier_definition if model.reads_barriers else None
+    widths = barrier_def.widths(dataset.bars) if barrier_def is not None else None
 
     def read(rows):
         from factory.models.views import model_input
 
-        return model_input(model, dataset.features, close, rows, first_valid=lookback)
+        return model_input(model, dataset.features, close, rows, first_valid=lookback, barriers=widths)
 
     w_tr = dataset.weights[sample_positions(dataset, train_rows)]
     w_val = dataset.weights[sample_positions(dataset, val_rows)]
@@ -97,7 +101,8 @@ def fit_bundle(dataset, model, train_rows=None, val_rows=None, training=None):
     # Signals and backtests always pay the contract's real costs, even if the labels were built without them.
     cost = get_contract(dataset.config.contract).cost_model()
     bundle = ModelBundle(dataset.feature_pipeline, dataset.hmm, model, calibrator, returns, cost,
-                         contract=dataset.config.contract, horizon_bars=int(dataset.barriers["horizon"]))
+                         contract=dataset.config.contract, horizon_bars=int(dataset.barriers["horizon"]),
+                         barriers=barrier_def)
     if bundle.input_names != list(dataset.features.columns):
         raise FactoryError("the served model inputs differ from the dataset's features; the pyfunc would not "
                            "reproduce training")
@@ -127,8 +132,9 @@ def evaluate(dataset, bundle, rows, samples=None, part: str = "test") -> Evaluat
         raise FactoryError("evaluation samples must lie inside the evaluated rows")
     bars = dataset.bars
     close = bars["close"].to_numpy()
-    raw_all = bundle.raw_proba(dataset.features, close, rows)  # the model runs once per bar
-    outputs = bundle.outputs_from_raw(raw_all, close, bars["timestamp"], rows)
+    # The model runs once per bar; barrier widths (for models that read them) come from the bars as when served.
+    raw_all, returns = bundle.raw_outputs(dataset.features, close, rows, barriers=bundle.barrier_widths(bars))
+    outputs = bundle.outputs_from_raw(raw_all, close, bars["timestamp"], rows, returns)
     pos = samples - rows[0]
     y = dataset.labels["label"].to_numpy()[samples].astype(np.int64)
     proba = outputs[["prob_down", "prob_flat", "prob_up"]].to_numpy()[pos]

@@ -4,7 +4,9 @@
   ``list_models()`` prove the model-input seam on them too.
 * Every test runs in its own temporary working folder: MLflow puts a SQLite store's artifacts (and a missing
   store) under ``./mlruns`` of the working folder, and no test may write into the checkout.
-* The deep models' progress bars are off (``FACTORY_PROGRESS=0``).
+* The deep models' progress bars are off (``FACTORY_PROGRESS=0``), and the model hub is never asked
+  (``HF_HUB_OFFLINE=1``): the foundation models' tests build tiny random models in temporary folders.
+* A test parametrized by a model ``key`` whose libraries are not installed is skipped.
 * A guard fails the session when the checkout gained files while it ran (anything ``git status`` shows that
   was not there before, caches of Python and pytest aside).
 """
@@ -20,6 +22,7 @@ import pytest
 import factory.models.reference.toy  # noqa: F401  (registers toy_window and toy_price)
 
 os.environ.setdefault("FACTORY_PROGRESS", "0")  # training progress bars only clutter the test log
+os.environ["HF_HUB_OFFLINE"] = "1"  # no test downloads weights
 # Extra model modules to register for this run (comma-separated), e.g. a model being written before its
 # registration line exists: FACTORY_TEST_IMPORTS=factory.models.attention.patchtst
 for _module in filter(None, os.environ.get("FACTORY_TEST_IMPORTS", "").split(",")):
@@ -29,6 +32,27 @@ ROOT = Path(__file__).resolve().parents[1]
 # What running Python and pytest leaves behind by design.
 ALLOWED = ("__pycache__", ".pytest_cache", ".hypothesis", ".egg-info")
 _BEFORE = pytest.StashKey[object]()
+
+
+@pytest.fixture(autouse=True)
+def _skip_keys_without_their_libraries(request):
+    """A test parametrized by a model ``key`` is skipped when that model's libraries are not installed (the
+    foundation models' come with the ``foundation`` extra)."""
+    import importlib.util
+
+    key = request.node.callspec.params.get("key") if hasattr(request.node, "callspec") else None
+    if not isinstance(key, str):
+        return
+    from factory.models import get_model_class
+    from factory.models.errors import UnknownModelError
+
+    try:
+        cls = get_model_class(key)
+    except UnknownModelError:
+        return
+    missing = [name for name in cls.requirements if importlib.util.find_spec(name) is None]
+    if missing:
+        pytest.skip(f"model '{key}' needs {', '.join(missing)} (not installed)")
 
 
 @pytest.fixture(autouse=True)

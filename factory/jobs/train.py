@@ -3,7 +3,7 @@
 Steps (everything that can fail on bad input — config, data, model settings — fails before MLflow is touched):
 
 1. resolve the configuration (:func:`factory.train_config.load_train_config`) and create the model, validating
-   its settings;
+   its settings, and check what it needs from outside (``preflight``: a pretrained model's weights);
 2. build the leakage-safe dataset exactly as ``-e pipeline`` does (``load_bars`` + ``build_dataset``);
 3. :func:`factory.fitting.fit_bundle`: fit on the training split (uniqueness sample weights, label spans for
    models that cross-validate inside), with the validation split as ``eval_set`` (early stopping), then
@@ -140,6 +140,8 @@ def run_train(model: str, data: str | None = None, contract: str | None = None, 
 
     tc = load_train_config(model, config_file, contract, tz)
     estimator = create_model(tc.model_key, **tc.model.model_dump(mode="json"))
+    # What the model needs from outside (pretrained weights) is checked before any data is read or run logged.
+    estimator.preflight()
     name = registered_name or default_name(tc.pipeline.contract, tc.model_key)
     loaded = load_bars(data, tc.pipeline)
     dataset = build_dataset(loaded.bars, tc.pipeline, progress=progress)

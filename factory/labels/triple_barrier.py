@@ -38,6 +38,7 @@ from numba import njit
 from factory.contracts import CostModel
 from factory.errors import ConfigError
 from factory.features.indicators import atr as wilder_atr
+from factory.labels.barriers import barrier_levels
 
 LABEL_COLUMNS = ["label", "t1", "t1_time", "ret", "ret_t1", "atr", "cost_in_atr", "upper", "lower"]
 _PATHS = {"high_low": 0, "close": 1}
@@ -111,11 +112,9 @@ def triple_barrier_labels(
     cm = cost_model if cost_model is not None else CostModel.zero()
 
     ok_atr = np.isfinite(atr_pts) & (atr_pts > 0)
-    cost = np.full(n, np.nan)
-    cost[ok_atr] = cm.round_trip_points / atr_pts[ok_atr]
+    # The one definition of the barrier levels (models that price the barriers read the same function).
+    cost, upper, lower = barrier_levels(close, atr_pts, k_up, k_down, cm.round_trip_points)
     valid = ok_atr & (np.arange(n) + horizon <= n - 1)
-    upper = close + (k_up + cost) * atr_pts
-    lower = close - (k_down + cost) * atr_pts
 
     label = np.empty(n)
     t1 = np.empty(n, dtype=np.int64)

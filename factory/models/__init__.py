@@ -30,6 +30,8 @@ from factory.models.ssm_mlp import nbeats as _nbeats  # noqa: F401,E402  "nbeats
 from factory.models.ssm_mlp import nhits as _nhits  # noqa: F401,E402  "nhits"
 from factory.models.ssm_mlp import s_mamba as _s_mamba  # noqa: F401,E402  "s_mamba"
 from factory.models.ssm_mlp import tide as _tide  # noqa: F401,E402  "tide"
+from factory.models.foundation import chronos_bolt as _chronos_bolt  # noqa: F401,E402  "chronos_bolt"
+from factory.models.foundation import timesfm as _timesfm  # noqa: F401,E402  "timesfm"
 
 from factory.models.config import create_model_from_config, load_model_config  # noqa: E402
 

@@ -21,10 +21,15 @@ Subclasses implement ``_fit``, ``_predict_proba``, ``_save`` and ``_load`` on al
 float64 matrix, a window view or a context view), where labels are class indices 0, 1, 2 (``label + 1``).
 Class-level tags describe a model to the registry: ``family``, ``input_kind`` ("tabular", "window",
 "price_window"), ``is_production_safe``, ``needs_gpu``, ``allows_nan`` and ``requirements`` (the import
-names the served model needs beyond the factory's own). Per instance, ``window_length`` (rows or closes one
+names the served model needs beyond the factory's own), ``reads_barriers`` (a price model that prices the label
+barriers itself: its contexts carry the barrier widths and the horizon, see :mod:`factory.models.views`) and
+``zero_shot`` (a pretrained backbone that ``fit`` does not train, so its skill owes nothing to the labels). Per
+instance, ``window_length`` (rows or closes one
 sample reads, 1 for tabular models) and ``lookback = window_length - 1`` (the extra bars of history, which
 enters the embargo and the served model's ``min_bars``). ``set_predict_threads(n)`` limits the threads of
-one prediction (the scoring server runs requests concurrently).
+one prediction (the scoring server runs requests concurrently). ``preflight()`` checks, before any data is
+read or any MLflow run is started, what the model needs from outside (pretrained weights); it raises a
+:class:`~factory.errors.FactoryError` that says what is missing and how to provide it.
 """
 
 from __future__ import annotations
@@ -61,6 +66,8 @@ class FactoryModel:
     needs_gpu: ClassVar[bool] = False
     allows_nan: ClassVar[bool] = False
     requirements: ClassVar[tuple[str, ...]] = ()
+    reads_barriers: ClassVar[bool] = False
+    zero_shot: ClassVar[bool] = False
     Config: ClassVar[type[ModelConfig]] = ModelConfig
 
     def __init__(self, **settings: Any) -> None:
@@ -77,6 +84,9 @@ class FactoryModel:
     def lookback(self) -> int:
         """Bars of history one sample reads beyond its own row (enters the embargo and ``min_bars``)."""
         return self.window_length - 1
+
+    def preflight(self) -> None:
+        """Check what the model needs from outside the data (e.g. pretrained weights); nothing by default."""
 
     def import_names(self) -> set[str]:
         """Import names of what the served model needs (ensembles add their members')."""
@@ -193,6 +203,12 @@ class FactoryModel:
         self._require_fitted("predict_proba")
         Xa = self._features_for_predict(X)
         return finalise_proba(self._predict_proba(Xa), len(Xa), type(self).__name__)
+
+    def predict_proba_and_returns(self, X: Any, levels) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(predict_proba(X), returns)``: ``returns`` is ``(n, 1 + len(levels))``, the model's own forecast of
+        the label-horizon log return (its mean, then its quantiles at ``levels``), or None for a model that
+        forecasts no returns (the bundle then derives them from the probabilities, fitted on validation)."""
+        return self.predict_proba(X), None
 
     def predict(self, X: Any) -> np.ndarray:
         """Most probable label in {-1, 0, 1} per row."""

@@ -45,13 +45,18 @@ def make_toy_windows(n: int = 600, length: int = 8, n_channels: int = 6, seed: i
 
 
 def make_toy_contexts(n: int = 600, length: int = 16, seed: int = 0):
-    """``(PriceContextView over a random-walk close, y)``: labels follow the sign of the last few log returns."""
+    """``(PriceContextView over a random-walk close, y)``: labels follow the sign of the last few log returns.
+
+    The contexts carry barrier widths of 2 per mille both ways over a horizon of 5 bars (for models that
+    price the barriers; the others ignore them)."""
+    from factory.labels.barriers import BarrierWidths
     from factory.models.views import PriceContextView
 
     rng = np.random.default_rng(seed)
     close = 100.0 * np.exp(np.cumsum(rng.normal(0, 1e-3, n + length - 1)))
     rows = np.arange(length - 1, n + length - 1)
-    view = PriceContextView(close, rows, length)
+    widths = BarrierWidths(np.full(len(close), 2e-3), np.full(len(close), 2e-3), 5)
+    view = PriceContextView(close, rows, length, barriers=widths)
     lp = view.batch()
     score = -lp[:, -4] * 1e3 + 0.3 * rng.logistic(size=n)  # the move over the last 3 bars
     y = np.digitize(score, np.quantile(score, [1 / 3, 2 / 3])) - 1

@@ -6,7 +6,10 @@ probabilities) and the bars themselves. A model reads, at each sample row t:
 * ``tabular``: the input row t, ``(n, F)``;
 * ``window``: the ``L`` input rows ending at t, ``(n, L, F)`` (oldest first);
 * ``price_window``: the last ``C`` closes ending at t, ``(n, C)``, as log prices relative to the close at t
-  (``ln(c_{t-C+1+j} / c_t)``, so the last one is 0 and no price level leaks in).
+  (``ln(c_{t-C+1+j} / c_t)``, so the last one is 0 and no price level leaks in). A model that prices the
+  label barriers itself (``reads_barriers``) also gets, per sample, the barrier widths at t as log returns and
+  the label horizon (:meth:`PriceContextView.barriers_at`), computed by the pipeline with the labels' own code
+  (:mod:`factory.labels.barriers`).
 
 :func:`model_input` builds them. Windows and price contexts are *views*: they keep a reference to the 2-D
 matrix (or the closes) and the sample rows, and gather one batch at a time by index (:meth:`batch`), so a
@@ -111,10 +114,14 @@ class PriceContextView:
 
     kind = "price_window"
 
-    def __init__(self, close: Any, rows: Any, length: int, first_valid: int = 0) -> None:
+    def __init__(self, close: Any, rows: Any, length: int, first_valid: int = 0, barriers=None) -> None:
+        """``barriers``: optional :class:`~factory.labels.barriers.BarrierWidths` aligned on ``close``."""
         self.close = np.ascontiguousarray(np.asarray(close, dtype=np.float64))
         self.rows = np.asarray(rows, dtype=np.int64)
         self.length = int(length)
+        self.barriers = barriers
+        if barriers is not None and (len(barriers.up) != len(self.close) or len(barriers.down) != len(self.close)):
+            raise ModelInputError(f"barrier widths cover {len(barriers.up)} bars but the closes {len(self.close)}")
         if self.close.ndim != 1:
             raise ModelInputError(f"closes must be 1-D, got shape {self.close.shape}")
         if self.length < 2:
@@ -145,8 +152,21 @@ class PriceContextView:
         lp = self._log[ends[:, None] + self._offsets[None, :]]
         return lp - lp[:, -1:]
 
+    @property
+    def horizon(self) -> int | None:
+        """The label horizon in bars (None when the view carries no barriers)."""
+        return None if self.barriers is None else int(self.barriers.horizon)
+
+    def barriers_at(self, idx: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(up, down)`` barrier widths (log returns, positive) at the context ends of samples ``idx``."""
+        if self.barriers is None:
+            raise ModelInputError("this model prices the label barriers, but its price contexts carry none: build "
+                                  "them with factory.models.views.model_input(..., barriers=...)")
+        ends = self.rows if idx is None else self.rows[idx]
+        return self.barriers.at(ends)
+
     def subset(self, idx: Any) -> "PriceContextView":
-        return PriceContextView(self.close, self.rows[idx], self.length)
+        return PriceContextView(self.close, self.rows[idx], self.length, barriers=self.barriers)
 
     def __repr__(self) -> str:
         return f"PriceContextView(n={len(self)}, length={self.length})"
@@ -155,22 +175,29 @@ class PriceContextView:
 class ArrayContexts(PriceContextView):
     """Already computed ``(n, C)`` relative log prices behind the :class:`PriceContextView` interface."""
 
-    def __init__(self, array: np.ndarray) -> None:
+    def __init__(self, array: np.ndarray, barriers=None) -> None:
+        """``barriers``: optional :class:`~factory.labels.barriers.BarrierWidths` with one entry per sample."""
         arr = np.asarray(array, dtype=np.float64)
         if arr.ndim != 2:
             raise ModelInputError(f"price contexts must be 2-D (samples x closes), got shape {arr.shape}")
         self.array = arr
         self.rows = np.arange(arr.shape[0], dtype=np.int64)
         self.length = int(arr.shape[1])
+        self.barriers = barriers
+        if barriers is not None and (len(barriers.up) != len(arr) or len(barriers.down) != len(arr)):
+            raise ModelInputError(f"barrier widths cover {len(barriers.up)} samples but the contexts {len(arr)}")
 
     def batch(self, idx: Any = None) -> np.ndarray:
         return self.array if idx is None else self.array[idx]
 
     def subset(self, idx: Any) -> "ArrayContexts":
-        return ArrayContexts(self.array[idx])
+        from factory.labels.barriers import BarrierWidths
+
+        b = self.barriers
+        return ArrayContexts(self.array[idx], None if b is None else BarrierWidths(b.up[idx], b.down[idx], b.horizon))
 
 
-def model_input(model, inputs: pd.DataFrame, close: Any, rows: Any, *, first_valid: int = 0):
+def model_input(model, inputs: pd.DataFrame, close: Any, rows: Any, *, first_valid: int = 0, barriers=None):
     """What ``model`` reads at sample ``rows`` of the input matrix ``inputs`` and the closes ``close``.
 
     ``inputs`` has one row per bar of a contiguous stretch, its index holding the bar positions (a dataset's
@@ -179,6 +206,8 @@ def model_input(model, inputs: pd.DataFrame, close: Any, rows: Any, *, first_val
     window models a :class:`WindowView` of ``model.window_length`` rows; price models a
     :class:`PriceContextView` of ``model.window_length`` closes. ``first_valid`` is the first bar whose inputs
     are defined (their lookback): no window may reach before it (closes are valid from the first bar on).
+    ``barriers`` (:class:`~factory.labels.barriers.BarrierWidths` aligned on ``close``) travel with the price
+    contexts of models that read them (``reads_barriers``).
     """
     rows = np.asarray(rows, dtype=np.int64)
     kind = model.input_kind
@@ -189,7 +218,10 @@ def model_input(model, inputs: pd.DataFrame, close: Any, rows: Any, *, first_val
         return WindowView(inputs.to_numpy(), rows - offset, model.window_length, list(inputs.columns),
                           max(0, first_valid - offset))
     if kind == "price_window":
-        return PriceContextView(close, rows, model.window_length)
+        if getattr(model, "reads_barriers", False) and barriers is None:
+            raise ModelInputError(f"model '{model.key}' prices the label barriers: give model_input their widths")
+        return PriceContextView(close, rows, model.window_length,
+                                barriers=barriers if getattr(model, "reads_barriers", False) else None)
     raise ModelInputError(f"unknown input kind {kind!r}; expected one of {INPUT_KINDS}")
 
 

@@ -11,7 +11,8 @@ model              ``FactoryModel.save`` folder (``model.json`` + LightGBM/XGBoo
 calibration        ``ProbabilityCalibrator`` (JSON)
 returns            ``ReturnDistribution`` (JSON)
 cost_model         the contract's ``CostModel`` (JSON)
-bundle             ``bundle.json``: contract, label horizon, input names, signal rule
+bundle             ``bundle.json``: contract, label horizon, input names, signal rule (and, for models
+                   that price the label barriers, their definition: k_up, k_down, horizon, ATR window, cost)
 =================  ===========================================================================
 
 Prediction (:meth:`ModelBundle.predict`) = model inputs (:func:`compute_model_inputs`) -> what the model reads
@@ -59,7 +60,7 @@ class ModelBundle:
     """A fitted feature pipeline, HMM, model, calibrator and return distribution, used as one predictor."""
 
     def __init__(self, feature_pipeline, hmm, model, calibrator, returns, cost_model, *, contract: str,
-                 horizon_bars: int) -> None:
+                 horizon_bars: int, barriers=None) -> None:
         self.feature_pipeline = feature_pipeline
         self.hmm = hmm
         self.model = model
@@ -68,6 +69,12 @@ class ModelBundle:
         self.cost_model = cost_model
         self.contract = str(contract)
         self.horizon_bars = int(horizon_bars)
+        # The labels' BarrierDefinition, for models that price the barriers (None for every other model).
+        self.barriers = barriers
+        if getattr(model, "reads_barriers", False) and barriers is None:
+            from factory.errors import FactoryError
+
+            raise FactoryError(f"model '{model.key}' prices the label barriers: the bundle needs their definition")
 
     # ------------------------------------------------------------------ description
     @property
@@ -82,7 +89,8 @@ class ModelBundle:
         if kind == "window":
             return self.input_lookback + self.model.lookback
         if kind == "price_window":  # closes are read directly, not through the inputs
-            return max(self.input_lookback, self.model.lookback)
+            barrier = self.barriers.lookback if self.barriers is not None else 0  # the barriers' ATR
+            return max(self.input_lookback, self.model.lookback, barrier)
         return self.input_lookback
 
     @property
@@ -105,14 +113,23 @@ class ModelBundle:
     def model_inputs(self, bars: pd.DataFrame, rows=None) -> pd.DataFrame:
         return compute_model_inputs(bars, self.feature_pipeline, self.hmm, rows)
 
-    def model_reads(self, inputs: pd.DataFrame, close: Any, rows: Any):
+    def barrier_widths(self, bars: pd.DataFrame):
+        """The label barriers' widths at every bar of ``bars`` for a model that reads them, else None."""
+        return None if self.barriers is None else self.barriers.widths(bars)
+
+    def model_reads(self, inputs: pd.DataFrame, close: Any, rows: Any, barriers=None):
         """What the model reads at bar positions ``rows`` (see :func:`factory.models.views.model_input`)."""
         from factory.models.views import model_input
 
-        return model_input(self.model, inputs, close, rows, first_valid=self.input_lookback)
+        return model_input(self.model, inputs, close, rows, first_valid=self.input_lookback, barriers=barriers)
 
-    def raw_proba(self, inputs: pd.DataFrame, close: Any, rows: Any) -> np.ndarray:
+    def raw_proba(self, inputs: pd.DataFrame, close: Any, rows: Any, barriers=None) -> np.ndarray:
         """The model's uncalibrated probabilities at bar positions ``rows``."""
+        return self.raw_outputs(inputs, close, rows, barriers)[0]
+
+    def raw_outputs(self, inputs: pd.DataFrame, close: Any, rows: Any, barriers=None):
+        """``(uncalibrated probabilities, the model's own return forecast or None)`` at bar positions ``rows``
+        (see :meth:`FactoryModel.predict_proba_and_returns`)."""
         from factory.models.errors import ModelInputError
 
         rows = np.asarray(rows, dtype=np.int64)
@@ -124,21 +141,29 @@ class ModelBundle:
             if bad is not None:
                 raise ModelInputError(f"model input '{bad[1]}' is not finite at row {bad[0] + offset}; the bars "
                                       "around it are probably degenerate (zero range, constant prices)")
-        return self.model.predict_proba(self.model_reads(inputs, close, rows))
+        return self.model.predict_proba_and_returns(self.model_reads(inputs, close, rows, barriers),
+                                                    RETURN_QUANTILES)
 
-    def predict_rows(self, inputs: pd.DataFrame, close: Any, timestamps: Any, rows: Any) -> pd.DataFrame:
+    def predict_rows(self, inputs: pd.DataFrame, close: Any, timestamps: Any, rows: Any,
+                     barriers=None) -> pd.DataFrame:
         """Output rows at bar positions ``rows``, from an input matrix over a contiguous stretch of bars (its
         index their positions) and the closes and timestamps of every bar."""
         rows = np.asarray(rows, dtype=np.int64)
-        return self.outputs_from_raw(self.raw_proba(inputs, close, rows), close, timestamps, rows)
+        raw, returns = self.raw_outputs(inputs, close, rows, barriers)
+        return self.outputs_from_raw(raw, close, timestamps, rows, returns)
 
-    def outputs_from_raw(self, raw: np.ndarray, close: Any, timestamps: Any, rows: Any) -> pd.DataFrame:
+    def outputs_from_raw(self, raw: np.ndarray, close: Any, timestamps: Any, rows: Any,
+                         returns: np.ndarray | None = None) -> pd.DataFrame:
         """Output rows at bar positions ``rows`` from the model's raw probabilities there (calibration, returns,
-        signal): :meth:`predict_rows` without running the model again."""
+        signal): :meth:`predict_rows` without running the model again. ``returns``: the model's own return
+        forecast (mean, q05, q50, q95) where it makes one; else the return distribution fitted on validation."""
         rows = np.asarray(rows, dtype=np.int64)
         proba = self.calibrator.transform(raw)
-        expected = self.returns.expected_return(proba)
-        quantiles = self.returns.quantile(proba, self.returns.quantiles)  # (n, 3): q05, q50, q95
+        if returns is None:
+            expected = self.returns.expected_return(proba)
+            quantiles = self.returns.quantile(proba, self.returns.quantiles)  # (n, 3): q05, q50, q95
+        else:
+            expected, quantiles = returns[:, 0], returns[:, 1:]
         close = np.asarray(close, dtype=np.float64)[rows]
         stamps = timestamps.iloc[rows] if isinstance(timestamps, pd.Series) else pd.Series(timestamps).iloc[rows]
         # Built in one constructor call: column-by-column inserts cost more than the arithmetic at serve time.
@@ -167,7 +192,8 @@ class ModelBundle:
         # The input rows the model reads: its rows, or its windows (one contiguous stretch).
         first = int(rows[0]) - (self.model.lookback if self.model.input_kind == "window" else 0)
         inputs = self.model_inputs(bars, np.arange(first, n))
-        out = self.predict_rows(inputs, bars["close"].to_numpy(), bars["timestamp"], rows)
+        out = self.predict_rows(inputs, bars["close"].to_numpy(), bars["timestamp"], rows,
+                                barriers=self.barrier_widths(bars))
         return out, inputs.loc[rows].reset_index(drop=True)
 
     # ------------------------------------------------------------------ persistence
@@ -184,6 +210,7 @@ class ModelBundle:
             "min_bars": self.min_bars,
             "return_quantiles": list(RETURN_QUANTILES),
             "signal_rule": SIGNAL_RULE,
+            "barriers": None if self.barriers is None else self.barriers.to_dict(),
         }
 
     def save(self, folder: str | Path) -> dict[str, str]:
@@ -208,6 +235,7 @@ class ModelBundle:
         from factory.contracts import CostModel
         from factory.errors import FactoryError
         from factory.features.pipeline import FeaturePipeline
+        from factory.labels.barriers import BarrierDefinition
         from factory.models import load_model
         from factory.models.calibration import ProbabilityCalibrator
         from factory.models.returns import ReturnDistribution
@@ -229,6 +257,7 @@ class ModelBundle:
             cost,
             contract=info["contract"],
             horizon_bars=info["horizon_bars"],
+            barriers=BarrierDefinition.from_dict(info["barriers"]) if info.get("barriers") else None,
         )
         if bundle.input_names != info["input_names"]:
             raise FactoryError("model bundle inputs differ from the ones it was saved with (code version mismatch)")

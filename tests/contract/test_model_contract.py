@@ -18,7 +18,8 @@ from factory.models import create_model, get_model_class, list_models, load_mode
 from factory.models.errors import ModelInputError, NotFittedError
 from factory.models.registry import INPUT_KINDS
 from factory.models.testing import make_spans, make_toy_contexts, make_toy_data, make_toy_windows
-from factory.models.views import ArrayWindows, PriceContextView, WindowView
+from factory.labels.barriers import BarrierWidths
+from factory.models.views import ArrayContexts, ArrayWindows, PriceContextView, WindowView
 
 N, N_VAL, F = 600, 200, 12
 KEYS = list_models()
@@ -122,8 +123,10 @@ def test_fit_predict_and_proba_are_valid(key, toy):
     pred = model.predict(Xv)
     assert set(np.unique(pred)) <= {-1, 0, 1}
     np.testing.assert_array_equal(pred, np.array([-1, 0, 1])[proba.argmax(axis=1)])
-    # There is signal in the toy data: better than the 1/3 of guessing.
-    assert (pred == yv).mean() > 0.4
+    # There is signal in the toy data: better than the 1/3 of guessing (a zero-shot model is not trained on the
+    # labels, and the tests' random backbones know nothing).
+    if not get_model_class(key).zero_shot:
+        assert (pred == yv).mean() > 0.4
     assert list(model.classes_) == [-1, 0, 1]
 
 
@@ -195,7 +198,8 @@ def test_missing_class_still_gives_three_columns(key, toy):
     assert proba.shape == (N_VAL, 3)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-12)
     assert list(model.train_classes_) == [-1, 1]
-    assert proba[:, 1].max() < 0.5  # the unseen "flat" class is never the likely one
+    if not get_model_class(key).zero_shot:  # a zero-shot model's output does not depend on the labels
+        assert proba[:, 1].max() < 0.5  # the unseen "flat" class is never the likely one
 
 
 def _with_value(X, row: int, col: int, value: float):
@@ -261,7 +265,9 @@ def test_bad_input_is_a_clear_error(key, toy):
             _new(key).fit(X.batch()[:, 0], y, t0=t0, t1=t1)
         with pytest.raises(ModelInputError, match="too short"):
             model.predict_proba(Xv.batch()[:, 1:])
-        np.testing.assert_array_equal(model.predict_proba(Xv.batch()), model.predict_proba(Xv))
+        array = ArrayContexts(Xv.batch(), BarrierWidths(*Xv.barriers_at(), Xv.horizon)) if cls.reads_barriers \
+            else Xv.batch()
+        np.testing.assert_array_equal(model.predict_proba(array), model.predict_proba(Xv))
 
 
 @pytest.mark.parametrize("key", [k for k in KEYS if get_model_class(k).input_kind == "tabular"])

@@ -63,13 +63,29 @@ def trained_registry(folder: Path, keys):
         try:
             reg = Registry(folder, {"MLFLOW_TRACKING_URI": uri}, bars)
             for key in keys:
-                res = run_train(key, data=str(data), config_file=str(SMALL_CONFIG), progress=False,
+                res = run_train(key, data=str(data), config_file=str(_small_config(key, folder)), progress=False,
                                 echo=lambda *a, **k: None)
                 promote(res.name, res.version, "champion", config_file=gates)
                 reg.versions[key] = res.version
             yield reg
         finally:
             mlflow.set_tracking_uri(None)
+
+
+def _small_config(key: str, folder: Path) -> Path:
+    """The small config, plus the tiny test settings of a pretrained model (its weights are built at test time)."""
+    import yaml
+
+    from factory.models import get_model_class
+
+    cls = get_model_class(key)
+    if not cls.zero_shot:
+        return SMALL_CONFIG
+    cfg = yaml.safe_load(SMALL_CONFIG.read_text())
+    cfg.setdefault("models", {})[key] = cls.get_test_params()
+    path = folder / f"small_train_{key}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
 
 
 def wait_for_files(folder: Path, count: int, timeout: float = 20.0) -> list[Path]:
