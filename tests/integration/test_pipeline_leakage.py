@@ -20,7 +20,9 @@ N = 16_000
 def config():
     return load_pipeline_config(overrides={
         "regimes": {"n_iter": 15},
-        "labels": {"tuning": {"n_trials": 6}},
+        # More trials than the sampler's random start-up ones (10): with fewer, the choice would not depend on the
+        # scores at all, and tuning on every bar would pass the train-only test below.
+        "labels": {"tuning": {"n_trials": 30}},
     })
 
 
@@ -46,7 +48,7 @@ def _replace_after(bars: pd.DataFrame, row: int, seed: int) -> pd.DataFrame:
 def _fitted_state(ds):
     return (
         np.asarray(ds.feature_pipeline.center_), np.asarray(ds.feature_pipeline.scale_),
-        ds.hmm.to_dict(), {k: ds.barriers[k] for k in ("k_up", "k_down", "horizon")},
+        ds.hmm.to_dict(), {k: ds.barriers[k] for k in ("k_up", "k_down", "horizon", "tuning_score")},
     )
 
 
