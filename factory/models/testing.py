@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -61,3 +63,20 @@ def make_toy_contexts(n: int = 600, length: int = 16, seed: int = 0):
     score = -lp[:, -4] * 1e3 + 0.3 * rng.logistic(size=n)  # the move over the last 3 bars
     y = np.digitize(score, np.quantile(score, [1 / 3, 2 / 3])) - 1
     return view, y.astype(np.int64)
+
+
+def config_with_test_params(config: Path, key: str, folder: Path) -> Path:
+    """``config`` (a ``-P config`` YAML) for training ``key`` in a test run: unchanged, except that a pretrained
+    (zero-shot) model gets its test settings (tiny random weights built offline) in a copy written to ``folder``."""
+    import yaml
+
+    from factory.models.registry import get_model_class
+
+    cls = get_model_class(key)
+    if not cls.zero_shot:
+        return config
+    cfg = yaml.safe_load(Path(config).read_text()) or {}
+    cfg.setdefault("models", {})[key] = cls.get_test_params()
+    path = Path(folder) / f"{Path(config).stem}_{key}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path

@@ -173,13 +173,19 @@ def _production_keys() -> list[str]:
     return [k for k in list_models() if get_model_class(k).family != "reference" and k not in ("lightgbm", "tcn")]
 
 
+def _config_for(key: str, folder: Path) -> Path:
+    from factory.models.testing import config_with_test_params
+
+    return config_with_test_params(SMALL_CONFIG, key, folder)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("key", _production_keys())
 def test_every_other_key_trains_registers_and_loads(key, workdir, tracking):
     import mlflow
     import pandas as pd
 
-    res = _mlflow_run(workdir, "train", model=key, data=workdir / "bars.parquet", config=SMALL_CONFIG)
+    res = _mlflow_run(workdir, "train", model=key, data=workdir / "bars.parquet", config=_config_for(key, workdir))
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert f"model_uri: models:/mes-{key}/1" in res.stdout
     model = mlflow.pyfunc.load_model(f"models:/mes-{key}/1")

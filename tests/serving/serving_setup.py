@@ -74,18 +74,9 @@ def trained_registry(folder: Path, keys):
 
 def _small_config(key: str, folder: Path) -> Path:
     """The small config, plus the tiny test settings of a pretrained model (its weights are built at test time)."""
-    import yaml
+    from factory.models.testing import config_with_test_params
 
-    from factory.models import get_model_class
-
-    cls = get_model_class(key)
-    if not cls.zero_shot:
-        return SMALL_CONFIG
-    cfg = yaml.safe_load(SMALL_CONFIG.read_text())
-    cfg.setdefault("models", {})[key] = cls.get_test_params()
-    path = folder / f"small_train_{key}.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
+    return config_with_test_params(SMALL_CONFIG, key, folder)
 
 
 def wait_for_files(folder: Path, count: int, timeout: float = 20.0) -> list[Path]:

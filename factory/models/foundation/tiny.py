@@ -1,7 +1,8 @@
 """Tiny random Chronos-Bolt and TimesFM 2.5 models for tests and benchmarks, built offline in a temporary folder.
 
-They have the real architectures at a few hundred thousand parameters, are saved the way the hub's models are,
-and load through the same ``from_pretrained`` path the product uses; their forecasts mean nothing.
+They have the real architectures at small sizes (about 63 thousand parameters for Chronos-Bolt, 1.5 million for
+TimesFM), are saved the way the hub's models are, and load through the same ``from_pretrained`` path the product
+uses; their forecasts mean nothing.
 :func:`tiny_model_path` builds each once per process (the folder is removed at exit).
 """
 
