@@ -187,8 +187,9 @@ class _Parser:
         if self.tz is not None:
             return _localize(naive, self.tz, rows, self.report)
         if not self.rules.any_zone:
-            self.report("timezone", rows, "timestamps are naive (no UTC offset); pass tz=... (e.g. "
-                                          "'America/Chicago') to say which time zone they are in")
+            self.report("timezone", rows, "timestamps are naive (no UTC offset); say which time zone they are "
+                                          "in with --tz ZONE (-P tz=ZONE under mlflow run, data: {tz: ZONE} in "
+                                          "a config; e.g. America/Chicago)")
         return naive.tz_localize("UTC")
 
     # ------------------------------------------------------------------------------------------- by kind
@@ -260,7 +261,8 @@ class _Parser:
         if self.tz is None:
             self.report("timezone", aware & (row_off != offsets[0]),
                         "timestamps carry different UTC offsets; if they are local times of one zone across "
-                        "daylight saving, pass tz=... (e.g. 'America/Chicago') to confirm")
+                        "daylight saving, confirm the zone with --tz ZONE (-P tz=ZONE under mlflow run; e.g. "
+                        "America/Chicago)")
             return
         local = idx.tz_convert(self.tz).tz_localize(None)
         expected = (local.asi8 - idx.asi8) // 60_000_000_000

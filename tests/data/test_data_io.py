@@ -83,7 +83,8 @@ def test_naive_timestamps_rejected_without_tz(tmp_path):
     with pytest.raises(DataValidationError) as err:
         read_bars(path)
     found = issue(err.value.issues, "timezone", "timestamp")
-    assert found.rows == (0, 1) and "tz=" in found.message
+    # The flag as the user types it: --tz on the command line, -P tz= under mlflow run.
+    assert found.rows == (0, 1) and "--tz ZONE" in found.message and "-P tz=ZONE" in found.message
 
 
 def test_naive_timestamps_localized_across_dst(tmp_path):
