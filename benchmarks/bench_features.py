@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -40,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks._measure import PeakMemory  # noqa: E402
 from factory.features import compute_features, feature_names  # noqa: E402
 from factory.features import indicators as ind  # noqa: E402
 
@@ -136,46 +136,13 @@ def memory_probe(n_bars: int, seed: int) -> dict:
     """Run in a fresh process: peak resident-set rise during compute_features."""
     bars = make_bars(n_bars, seed)
     compute_features(bars.iloc[:5000])  # load the compiled kernels
-    import gc
-
-    gc.collect()
-    rss0 = _rss_bytes()
-    hwm_reset = _reset_hwm()
-    base_peak = _peak_bytes(hwm_reset)
+    mem = PeakMemory()
     t0 = time.perf_counter()
     x = compute_features(bars)
     first_call = time.perf_counter() - t0
-    peak = _peak_bytes(hwm_reset)
     matrix = x.shape[0] * x.shape[1] * x.to_numpy().dtype.itemsize
-    rise = peak - (rss0 if hwm_reset else max(rss0, base_peak))
-    return {"peak_rise_bytes": int(rise), "matrix_bytes": int(matrix), "first_call_s": first_call,
-            "method": "VmHWM" if hwm_reset else "ru_maxrss"}
-
-
-def _rss_bytes() -> int:
-    try:
-        with open("/proc/self/statm") as fh:
-            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except OSError:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
-def _reset_hwm() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def _peak_bytes(from_proc: bool) -> int:
-    if from_proc:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {"peak_rise_bytes": mem.rise(), "matrix_bytes": int(matrix), "first_call_s": first_call,
+            "method": mem.method}
 
 
 def run(n_bars: int = 1_000_000, seed: int = 0, repeats: int = 3, memory: bool = True, verbose: bool = True) -> dict:

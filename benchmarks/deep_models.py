@@ -54,7 +54,6 @@ import importlib.util
 import json
 import os
 import re
-import resource
 import shutil
 import subprocess
 import sys
@@ -67,6 +66,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from benchmarks._measure import PeakMemory, loadavg, run_json_probe  # noqa: E402
 
 KEYS = ("lstm", "tcn", "patchtst", "itransformer", "timesnet", "autoformer", "s_mamba", "nbeats", "nhits",
         "dlinear", "tide")
@@ -99,52 +100,6 @@ NBEATS_STACKS = {"generic": "identity", "trend": "trend", "seasonality": "season
 
 
 # ----------------------------------------------------------------------------------------------------- memory
-def _rss_bytes() -> int:
-    try:
-        with open("/proc/self/statm") as fh:
-            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except OSError:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
-def _reset_hwm() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def _peak_bytes(from_proc: bool) -> int:
-    if from_proc:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
-class PeakMemory:
-    """Peak resident-set rise over the resident set at construction (VmHWM reset there where Linux allows)."""
-
-    def __init__(self) -> None:
-        import gc
-
-        gc.collect()
-        self.rss0 = _rss_bytes()
-        self.from_proc = _reset_hwm()
-        self.base_peak = _peak_bytes(self.from_proc)
-
-    def rise(self) -> int:
-        peak = _peak_bytes(self.from_proc)
-        return int(peak - (self.rss0 if self.from_proc else max(self.rss0, self.base_peak)))
-
-    @property
-    def method(self) -> str:
-        return "VmHWM" if self.from_proc else "ru_maxrss"
-
-
 # ----------------------------------------------------------------------------------------------------- data
 def pin_threads() -> None:
     import torch
@@ -431,27 +386,10 @@ def probe_peer(key: str, window: int, channels: int, batch: int, n_batches: int)
 # ----------------------------------------------------------------------------------------------------- driver
 def run_probe(side: str, key: str, args) -> dict:
     """One probe in a fresh subprocess; its figures, or {"error": ...}."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--_probe", f"{side}:{key}", "--window", str(args.window),
-           "--channels", str(args.channels), "--batch", str(args.batch), "--batches", str(args.batches),
-           "--latency-requests", str(args.latency_requests)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "FACTORY_PROGRESS": "0",
-           "PYTHONWARNINGS": "ignore", "RAY_DISABLE_IMPORT_WARNING": "1"}
-    try:
-        res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=PROBE_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {PROBE_TIMEOUT_S} s"}
-    lines = [ln for ln in res.stdout.strip().splitlines() if ln.startswith("{")]
-    if res.returncode != 0 or not lines:
-        tail = (res.stderr or res.stdout).strip().splitlines()[-3:]
-        return {"error": " | ".join(tail) or f"exit code {res.returncode}"}
-    return json.loads(lines[-1])
-
-
-def _loadavg() -> str:
-    try:
-        return Path("/proc/loadavg").read_text().strip()
-    except OSError:
-        return "n/a"
+    argv = ["--_probe", f"{side}:{key}", "--window", str(args.window), "--channels", str(args.channels),
+            "--batch", str(args.batch), "--batches", str(args.batches),
+            "--latency-requests", str(args.latency_requests)]
+    return run_json_probe(__file__, argv, PROBE_TIMEOUT_S, {"RAY_DISABLE_IMPORT_WARNING": "1"})
 
 
 def _fmt(v, spec: str, width: int) -> str:
@@ -598,13 +536,13 @@ def main() -> int:
     if not peers_on:
         print(MISSING_PEERS)
     if args.train_runs_only:
-        res = {"cpu_count": os.cpu_count(), "loadavg_before": _loadavg(), "train_runs": train_runs(keys),
-               "loadavg_after": _loadavg()}
+        res = {"cpu_count": os.cpu_count(), "loadavg_before": loadavg(), "train_runs": train_runs(keys),
+               "loadavg_after": loadavg()}
         print(f"\nload average before: {res['loadavg_before']}; after: {res['loadavg_after']}")
         if args.json:
             Path(args.json).write_text(json.dumps(res, indent=2, default=float))
         return 0
-    load_before = _loadavg()
+    load_before = loadavg()
     print(f"load average before: {load_before}  (cpus: {os.cpu_count()})", flush=True)
     rows: dict[str, dict] = {}
     for key in keys:
@@ -615,7 +553,7 @@ def main() -> int:
         errs = [f"{s}: {r['error']}" for s, r in rows[key].items() if "error" in r]
         print(f"  {key}: measured in {time.perf_counter() - t0:.0f} s" + (f" ({'; '.join(errs)})" if errs else ""),
               flush=True)
-    load_after = _loadavg()
+    load_after = loadavg()
     report(rows, peers_on, args)
     print(f"\nload average before: {load_before}; after: {load_after}")
     res = {"window": args.window, "channels": args.channels, "batch": args.batch, "batches": args.batches,

@@ -57,7 +57,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -68,7 +67,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.deep_models import PeakMemory, _loadavg, pin_threads  # noqa: E402
+from benchmarks._measure import PeakMemory, loadavg, run_json_probe  # noqa: E402
+from benchmarks.deep_models import pin_threads  # noqa: E402
 
 KEYS = ("chronos_bolt", "timesfm")
 PATH_FLAG = {"chronos_bolt": "--model-path-chronos", "timesfm": "--model-path-timesfm"}
@@ -273,18 +273,7 @@ def with_data(paths: dict[str, str]) -> dict:
 
 # ----------------------------------------------------------------------------------------------------- driver
 def run_sub(argv: list[str]) -> dict:
-    cmd = [sys.executable, str(Path(__file__).resolve()), *argv]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "FACTORY_PROGRESS": "0",
-           "PYTHONWARNINGS": "ignore", "TOKENIZERS_PARALLELISM": "false"}
-    try:
-        res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=PROBE_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {PROBE_TIMEOUT_S} s"}
-    lines = [ln for ln in res.stdout.strip().splitlines() if ln.startswith("{")]
-    if res.returncode != 0 or not lines:
-        tail = (res.stderr or res.stdout).strip().splitlines()[-3:]
-        return {"error": " | ".join(tail) or f"exit code {res.returncode}"}
-    return json.loads(lines[-1])
+    return run_json_probe(__file__, argv, PROBE_TIMEOUT_S, {"TOKENIZERS_PARALLELISM": "false"})
 
 
 def resolve(key: str, model_path: str) -> tuple[bool, str]:
@@ -371,7 +360,7 @@ def main() -> int:
     if unknown:
         ap.error(f"unknown key(s) {', '.join(unknown)}; known: {', '.join(KEYS)}")
     given = {"chronos_bolt": args.model_path_chronos, "timesfm": args.model_path_timesfm}
-    load_before = _loadavg()
+    load_before = loadavg()
     print(f"load average before: {load_before}  (cpus: {os.cpu_count()})", flush=True)
     rows: list[dict] = []
     real: dict[str, str] = {}
@@ -400,7 +389,7 @@ def main() -> int:
                   + (f" (failed: {r['error']})" if "error" in r else ""), flush=True)
     for line in skipped:
         print(line)
-    load_after = _loadavg()
+    load_after = loadavg()
     report(rows, args)
     res: dict = {"rows": rows, "loadavg_before": load_before, "loadavg_after": load_after,
                  "cpu_count": os.cpu_count(), "args": {k: v for k, v in vars(args).items() if not k.startswith("_")}}
