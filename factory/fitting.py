@@ -32,6 +32,33 @@ class Evaluation:
     raw_proba: np.ndarray
     backtest: Any
     metrics: dict[str, float] = field(default_factory=dict)
+    # Per-regime numbers of the backtest: columns kind (volatility / trend / hmm), regime, net_sharpe,
+    # net_pnl_usd, exposure, n_bars; the regime of a bar is the one known at its close.
+    regimes: pd.DataFrame | None = None
+
+
+def regime_labels(dataset, rows: np.ndarray) -> dict[str, np.ndarray]:
+    """The regime of each bar of ``rows`` by kind: volatility and trend labels, the most probable HMM state."""
+    reg = dataset.regimes
+    out = {"volatility": reg["vol_regime"].to_numpy()[rows], "trend": reg["trend_regime"].to_numpy()[rows]}
+    probs = reg.filter(like="hmm_p").to_numpy()
+    if probs.shape[1]:
+        p = probs[rows]
+        out["hmm"] = np.where(np.isfinite(p).all(axis=1), np.nan_to_num(p).argmax(axis=1), -1)
+    return out
+
+
+def regime_table(dataset, rows: np.ndarray, pnl: np.ndarray, position: np.ndarray, rate: float) -> pd.DataFrame:
+    """:func:`factory.evaluation.performance.per_regime` for every regime kind, stacked with a ``kind`` column."""
+    from factory.evaluation.performance import per_regime
+    from factory.regimes import TREND_REGIME_NAMES, VOLATILITY_REGIME_NAMES, hmm_state_names
+
+    names = {"volatility": VOLATILITY_REGIME_NAMES, "trend": TREND_REGIME_NAMES,
+             "hmm": hmm_state_names(dataset.regimes.filter(like="hmm_p").shape[1])}
+    tables = [per_regime(pnl, position, lab, rate, names[kind]).assign(kind=kind)
+              for kind, lab in regime_labels(dataset, rows).items()]
+    out = pd.concat(tables, ignore_index=True)
+    return out[["kind", "regime", "net_sharpe", "net_pnl_usd", "exposure", "n_bars"]]
 
 
 def sample_positions(dataset, rows: np.ndarray) -> np.ndarray:
@@ -121,6 +148,7 @@ def evaluate(dataset, bundle, rows, samples=None, part: str = "test") -> Evaluat
     over all of ``rows`` with the bundle's costs."""
     from factory.evaluation.backtest import backtest
     from factory.evaluation.metrics import classification_metrics
+    from factory.evaluation.performance import bars_per_year
 
     rows = np.asarray(rows, dtype=np.int64)
     if len(rows) == 0 or not np.array_equal(rows, np.arange(rows[0], rows[0] + len(rows))):
@@ -147,7 +175,11 @@ def evaluate(dataset, bundle, rows, samples=None, part: str = "test") -> Evaluat
     metrics["n_samples"] = float(len(y))
     metrics["signal_long_share"] = float(np.mean(outputs["signal"] == 1))
     metrics["signal_short_share"] = float(np.mean(outputs["signal"] == -1))
-    return Evaluation(part, outputs, pos, y, raw, bt, metrics)
+    regimes = regime_table(dataset, rows, bt.pnl, bt.position, bars_per_year(bars["timestamp"]))
+    for r in regimes.itertuples():
+        if r.kind != "hmm":  # HMM states are in the table; the flat metrics keep the named regimes
+            metrics[f"net_sharpe_{r.kind}_{r.regime}"] = r.net_sharpe
+    return Evaluation(part, outputs, pos, y, raw, bt, metrics, regimes)
 
 
 def evaluate_part(dataset, bundle, part: str) -> Evaluation:

@@ -38,6 +38,7 @@ class BacktestResult:
     pnl: np.ndarray  # net USD P&L per bar (marked to market)
     equity: pd.Series  # cumulative net P&L, indexed by timestamp
     metrics: dict[str, float]
+    position: np.ndarray | None = None  # contracts held over each bar (signed)
 
 
 def _trades(close: np.ndarray, signal: np.ndarray, horizon: int) -> list[tuple[int, int, int]]:
@@ -87,7 +88,7 @@ def backtest(close, signal, timestamps, horizon: int, cost_model) -> BacktestRes
                                         "exit_price", "gross_usd", "cost_usd", "net_usd"])
     equity = pd.Series(np.cumsum(pnl), index=ts, name="equity_usd")
     return BacktestResult(trades=table, pnl=pnl, equity=equity,
-                          metrics=_metrics(pnl, table, ts, position, probabilistic_sharpe_ratio))
+                          metrics=_metrics(pnl, table, ts, position, probabilistic_sharpe_ratio), position=position)
 
 
 def _metrics(pnl: np.ndarray, trades: pd.DataFrame, ts: pd.DatetimeIndex, position: np.ndarray, psr_fn) -> dict:
