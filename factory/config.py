@@ -13,6 +13,7 @@ import yaml
 from factory._config_base import StrictConfig
 from factory.data.config import DataConfig
 from factory.errors import ConfigError
+from factory.evaluation.config import BacktestConfig
 from factory.features.config import FeatureConfig
 from factory.labels.config import LabelConfig
 from factory.regimes.config import RegimeConfig
@@ -29,6 +30,7 @@ class PipelineConfig(StrictConfig):
     regimes: RegimeConfig = RegimeConfig()
     labels: LabelConfig = LabelConfig()
     split: SplitConfig = SplitConfig()
+    backtest: BacktestConfig = BacktestConfig()
 
     def flat(self) -> dict[str, Any]:
         """Flattened ``section.key -> value`` view, for MLflow params."""

@@ -163,7 +163,7 @@ def build_dataset(bars: pd.DataFrame, config: PipelineConfig, *, progress: bool 
         bar.set_description("labels")
         labels = triple_barrier_labels(
             bars, barriers["k_up"], barriers["k_down"], int(barriers["horizon"]),
-            cost_model=cost_model, atr_window=lc.atr_window, path=lc.path,
+            cost_model=cost_model, atr_window=lc.atr_window, path=lc.path, entry=lc.entry,
         )
         bar.update()
 

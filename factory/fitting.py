@@ -142,11 +142,29 @@ def segment(dataset, part: str) -> np.ndarray:
     return np.arange(b.val_start, b.val_end) if part == "val" else np.arange(b.test_start, b.end)
 
 
+def trade_signals(dataset, bundle, outputs: pd.DataFrame, rows: np.ndarray):
+    """Backtest the bundle's signal over bar ``rows`` with the dataset's backtest settings, the labels' barriers
+    (:class:`~factory.evaluation.backtest.BacktestConfig`) and the bundle's costs, annualised with the whole
+    dataset's bar rate."""
+    from factory.evaluation.backtest import backtest, position_sizes
+    from factory.evaluation.performance import bars_per_year
+
+    config = dataset.config.backtest
+    window = dataset.bars.iloc[rows[0]:rows[-1] + 1]
+    # The ATR has bounded memory: computed from its lookback before the window, it equals the labels' ATR.
+    barrier_def = dataset.barrier_definition
+    start = max(int(rows[0]) - barrier_def.lookback, 0)
+    offsets = [o[rows[0] - start:] for o in barrier_def.offsets(dataset.bars.iloc[start:rows[-1] + 1])]
+    signal = outputs["signal"].to_numpy()
+    size = position_sizes(outputs[["prob_down", "prob_flat", "prob_up"]].to_numpy(), signal, config)
+    return backtest(window, signal, bundle.horizon_bars, bundle.cost_model, barriers=offsets, size=size,
+                    config=config, rate=bars_per_year(dataset.bars["timestamp"]))
+
+
 def evaluate(dataset, bundle, rows, samples=None, part: str = "test") -> Evaluation:
     """Outputs at every bar of ``rows`` (contiguous bar positions); classification metrics on the labelled
     ``samples`` (bar positions inside ``rows``; default: every sample row among them); a backtest of the signal
     over all of ``rows`` with the bundle's costs."""
-    from factory.evaluation.backtest import backtest
     from factory.evaluation.metrics import classification_metrics
     from factory.evaluation.performance import bars_per_year
 
@@ -167,8 +185,7 @@ def evaluate(dataset, bundle, rows, samples=None, part: str = "test") -> Evaluat
     y = dataset.labels["label"].to_numpy()[samples].astype(np.int64)
     proba = outputs[["prob_down", "prob_flat", "prob_up"]].to_numpy()[pos]
     raw = raw_all[pos]
-    bt = backtest(close[rows], outputs["signal"].to_numpy(), bars["timestamp"].iloc[rows],
-                  bundle.horizon_bars, bundle.cost_model)
+    bt = trade_signals(dataset, bundle, outputs, rows)
     metrics = classification_metrics(y, proba)
     metrics["log_loss_uncalibrated"] = classification_metrics(y, raw)["log_loss"]
     metrics.update(bt.metrics)

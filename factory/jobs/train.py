@@ -166,7 +166,8 @@ def _log_and_register(tc: TrainConfig, name: str, loaded, dataset, bundle, evals
                                  tc.training.reference_rows)
     lc = tc.pipeline.labels
     label_config = {**{k: (int(v) if k == "horizon" else float(v)) for k, v in dataset.barriers.items()},
-                    "atr_window": lc.atr_window, "path": lc.path, "include_costs": lc.include_costs}
+                    "atr_window": lc.atr_window, "path": lc.path, "entry": lc.entry,
+                    "include_costs": lc.include_costs}
     with mlflow.start_run(run_name=f"train-{name}") as run:
         run_id = run.info.run_id
         tags = version_tags(dataset, loaded, evals, run_id, tc.model_key)

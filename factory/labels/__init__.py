@@ -1,7 +1,7 @@
 """Cost-aware triple-barrier labels, overlap weights and train-only barrier tuning."""
 
 from factory.labels.config import LabelConfig, TuningConfig
-from factory.labels.triple_barrier import LABEL_COLUMNS, labels_from_config, triple_barrier_labels
+from factory.labels.triple_barrier import LABEL_COLUMNS, entry_prices, labels_from_config, triple_barrier_labels
 from factory.labels.tuning import TunedBarriers, barrier_score, tune_barriers, tune_on_split
 from factory.labels.weights import (
     concurrency,
@@ -17,6 +17,7 @@ __all__ = [
     "barrier_score",
     "concurrency",
     "label_uniqueness_weights",
+    "entry_prices",
     "labels_from_config",
     "return_attribution_weights",
     "triple_barrier_labels",

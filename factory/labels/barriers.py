@@ -88,6 +88,13 @@ class BarrierDefinition:
         return barrier_levels(bars["close"].to_numpy(np.float64), self.atr(bars), self.k_up, self.k_down,
                               self.round_trip_points)
 
+    def offsets(self, bars: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """``((k_up + c) ATR_t, (k_down + c) ATR_t)`` in price points: the barriers' distances from the entry of
+        a position signalled at bar t (NaN during the ATR's warm-up); the backtest places them around its fill."""
+        cost, upper, lower = self.levels(bars)
+        close = bars["close"].to_numpy(np.float64)
+        return upper - close, close - lower
+
     def widths(self, bars: pd.DataFrame) -> BarrierWidths:
         """The barrier widths at every bar of ``bars`` (see :func:`log_widths`)."""
         _, upper, lower = self.levels(bars)

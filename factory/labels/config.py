@@ -34,5 +34,8 @@ class LabelConfig(StrictConfig):
     # "high_low": barriers are touched by bar highs/lows (a bar touching both is labelled 0, conservatively);
     # "close": only closes count (the textbook variant, used to compare with other implementations).
     path: Literal["high_low", "close"] = "high_low"
+    # Where a position signalled at bar t is entered: the next bar's open (what the backtest fills by default) or
+    # bar t's close (the textbook labels; compare with `backtest.fill: close`).
+    entry: Literal["next_open", "close"] = "next_open"
     include_costs: bool = True
     tuning: TuningConfig = TuningConfig()

@@ -1,19 +1,23 @@
 """Triple-barrier labels with ATR-scaled, cost-aware horizontal barriers.
 
-For every bar t (entry at its close ``C_t``):
+For every bar t the position is entered at ``E_t``: the NEXT bar's open ``O_{t+1}`` by default
+(``entry="next_open"``: a signal known at bar t's close cannot trade before the next bar, and the backtest fills
+it there, so what a model learns is what is traded), or bar t's own close ``C_t`` (``entry="close"``, the
+textbook variant, for comparison):
 
     ATR_t  = Wilder ATR over ``atr_window`` bars at t, in price points (causal: bars <= t)
     c_t    = cost_in_atr = round_trip_points / ATR_t = round_trip_usd / (ATR_t * point_value)
              e.g. MES, $7.50 round trip, ATR = 10 points = $50  ->  c_t = 0.15
-    U_t    = C_t + (k_up   + c_t) * ATR_t        (= C_t + k_up * ATR_t + round_trip_points)
-    L_t    = C_t - (k_down + c_t) * ATR_t        (= C_t - k_down * ATR_t - round_trip_points)
+    U_t    = E_t + (k_up   + c_t) * ATR_t        (= E_t + k_up * ATR_t + round_trip_points)
+    L_t    = E_t - (k_down + c_t) * ATR_t        (= E_t - k_down * ATR_t - round_trip_points)
     vertical barrier: bar t + horizon
 
-Bars j = t+1 .. t+horizon are scanned in order; the first bar that touches a barrier decides:
+Bars j = t+1 .. t+horizon are scanned in order (with a next-open entry, bar t+1's high and low come after the
+fill at its open); the first bar that touches a barrier decides:
 
     path="high_low":  up_j = H_j >= U_t,  down_j = L_j <= L_t   (intrabar extremes)
     path="close":     up_j = C_j >= U_t,  down_j = C_j <= L_t
-    up_j and not down_j   ->  label +1, t1 = j   (a long entered at C_t clears k_up*ATR_t net of the round trip)
+    up_j and not down_j   ->  label +1, t1 = j   (a long entered at E_t clears k_up*ATR_t net of the round trip)
     down_j and not up_j   ->  label -1, t1 = j   (a short clears k_down*ATR_t net of the round trip)
     up_j and down_j       ->  label  0, t1 = j   (ambiguous: one bar spans both barriers and OHLC bars cannot
                                                   tell which came first, so no side is credited; conservative)
@@ -22,11 +26,11 @@ Bars j = t+1 .. t+horizon are scanned in order; the first bar that touches a bar
 A row is invalid (label NaN, t1 = -1, t1_time NaT, ret_t1 NaN) when its horizon runs past the data
 (``t + horizon > n - 1``) or its ATR is missing or not positive (warm-up). Returns:
 
-    ret    = log(C_{t+horizon} / C_t)   (NaN when t + horizon > n - 1)
-    ret_t1 = log(C_{t1} / C_t)          (the return realised at the first touch / vertical barrier)
+    ret    = log(C_{t+horizon} / E_t)   (NaN when t + horizon > n - 1)
+    ret_t1 = log(C_{t1} / E_t)          (the return realised at the first touch / vertical barrier)
 
 The label at t therefore depends on bars <= t + horizon only: the ATR is a recursive average of earlier bars,
-and the scan looks forward at most ``horizon`` bars.
+the entry is at most one bar ahead, and the scan looks forward at most ``horizon`` bars.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from factory.labels.barriers import barrier_levels
 
 LABEL_COLUMNS = ["label", "t1", "t1_time", "ret", "ret_t1", "atr", "cost_in_atr", "upper", "lower"]
 _PATHS = {"high_low": 0, "close": 1}
+ENTRIES = ("next_open", "close")
 
 
 @njit(cache=True)
@@ -84,10 +89,11 @@ def triple_barrier_labels(
     atr_window: int = 14,
     path: str = "high_low",
     atr: np.ndarray | None = None,
+    entry: str = "next_open",
 ) -> pd.DataFrame:
     """Label every bar with the cost-aware triple barrier described in the module docstring.
 
-    ``cost_model=None`` means zero cost (``c_t = 0``). ``atr`` (price points, aligned on ``bars``) overrides
+    ``entry`` is ``"next_open"`` (``E_t = O_{t+1}``) or ``"close"`` (``E_t = C_t``). ``cost_model=None`` means zero cost (``c_t = 0``). ``atr`` (price points, aligned on ``bars``) overrides
     the Wilder ATR computed from the bars. Returns a DataFrame on the bars' index with columns
     ``label`` (float -1/0/1, NaN invalid), ``t1`` (int64 row, -1 invalid), ``t1_time``, ``ret``, ``ret_t1``,
     ``atr``, ``cost_in_atr``, ``upper``, ``lower``.
@@ -99,6 +105,8 @@ def triple_barrier_labels(
         raise ConfigError(f"horizon must be >= 1, got {horizon}")
     if path not in _PATHS:
         raise ConfigError(f"path must be one of {sorted(_PATHS)}, got {path!r}")
+    if entry not in ENTRIES:
+        raise ConfigError(f"entry must be one of {list(ENTRIES)}, got {entry!r}")
     close = bars["close"].to_numpy(np.float64)
     high = bars["high"].to_numpy(np.float64)
     low = bars["low"].to_numpy(np.float64)
@@ -110,11 +118,12 @@ def triple_barrier_labels(
         if atr_pts.shape != (n,):
             raise ConfigError(f"atr must have shape ({n},), got {atr_pts.shape}")
     cm = cost_model if cost_model is not None else CostModel.zero()
+    price = entry_prices(bars, entry)
 
     ok_atr = np.isfinite(atr_pts) & (atr_pts > 0)
     # The one definition of the barrier levels (models that price the barriers read the same function).
-    cost, upper, lower = barrier_levels(close, atr_pts, k_up, k_down, cm.round_trip_points)
-    valid = ok_atr & (np.arange(n) + horizon <= n - 1)
+    cost, upper, lower = barrier_levels(price, atr_pts, k_up, k_down, cm.round_trip_points)
+    valid = ok_atr & (np.arange(n) + horizon <= n - 1) & np.isfinite(price)
 
     label = np.empty(n)
     t1 = np.empty(n, dtype=np.int64)
@@ -125,9 +134,9 @@ def triple_barrier_labels(
 
     ret = np.full(n, np.nan)
     if n > horizon:
-        ret[: n - horizon] = np.log(close[horizon:] / close[: n - horizon])
+        ret[: n - horizon] = np.log(close[horizon:] / price[: n - horizon])
     ret_t1 = np.full(n, np.nan)
-    ret_t1[valid] = np.log(close[t1[valid]] / close[valid])
+    ret_t1[valid] = np.log(close[t1[valid]] / price[valid])
 
     if "timestamp" in bars.columns:
         stamps = pd.DatetimeIndex(bars["timestamp"])
@@ -152,6 +161,19 @@ def triple_barrier_labels(
     )
 
 
+def entry_prices(bars: pd.DataFrame, entry: str = "next_open") -> np.ndarray:
+    """The entry price ``E_t`` of a position signalled at every bar: ``O_{t+1}`` (NaN at the last bar) or ``C_t``.
+
+    The backtest fills a signal at the same price (``factory.evaluation.backtest``; a test checks they agree).
+    """
+    if entry == "close":
+        return bars["close"].to_numpy(np.float64)
+    opens = bars["open"].to_numpy(np.float64)
+    out = np.full(opens.shape[0], np.nan)
+    out[:-1] = opens[1:]
+    return out
+
+
 def labels_from_config(bars: pd.DataFrame, config, cost_model: CostModel | None = None,
                        atr: np.ndarray | None = None) -> pd.DataFrame:
     """:func:`triple_barrier_labels` with the widths, horizon, ATR window and path of a ``LabelConfig``.
@@ -167,4 +189,5 @@ def labels_from_config(bars: pd.DataFrame, config, cost_model: CostModel | None 
         atr_window=config.atr_window,
         path=config.path,
         atr=atr,
+        entry=config.entry,
     )

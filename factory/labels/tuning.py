@@ -105,7 +105,8 @@ def tune_barriers(bars_train: pd.DataFrame, label_config: LabelConfig | None = N
         k_down = trial.suggest_float("k_down", lo_d, hi_d, step=K_STEP) if hi_d > lo_d else lo_d
         horizon = trial.suggest_int("horizon", lo_h, hi_h) if hi_h > lo_h else lo_h
         labels = triple_barrier_labels(bars_train, k_up, k_down, horizon, cost_model=cost,
-                                       atr_window=cfg.atr_window, path=cfg.path, atr=atr)
+                                       atr_window=cfg.atr_window, path=cfg.path, atr=atr,
+                                       entry=cfg.entry)
         return barrier_score(labels, k_up, k_down)
 
     opt_log = optuna.logging.get_verbosity()

@@ -21,9 +21,41 @@ QUIET = (100.0, 100.5, 99.5, 100.0)
 
 
 def labels(rows, horizon=3, cost=None, atr=ATR2, **kw):
+    """The hand-computed cases below enter at bar t's close (``entry="close"``) unless they say otherwise."""
     bars = bars_from_rows(rows)
     a = np.full(len(bars), atr) if np.isscalar(atr) else np.asarray(atr, float)
+    kw.setdefault("entry", "close")
     return triple_barrier_labels(bars, k_up=1.0, k_down=1.0, horizon=horizon, cost_model=cost, atr=a, **kw)
+
+
+def test_next_open_entry_levels_and_returns(half_point_cost):
+    # Bar 1 opens at 101: a signal at bar 0's close is entered there, so U = 101 + 2.5, L = 101 - 2.5.
+    rows = [QUIET, (101.0, 101.5, 100.5, 101.0), (101.0, 103.5, 100.8, 103.0), (103.0, 103.2, 102.5, 103.0)]
+    out = labels(rows, horizon=3, cost=half_point_cost, entry="next_open")
+    assert out["upper"].iloc[0] == 103.5 and out["lower"].iloc[0] == 98.5
+    assert out["label"].iloc[0] == 1.0 and out["t1"].iloc[0] == 2  # bar 2's high 103.5 touches U
+    assert out["ret"].iloc[0] == pytest.approx(np.log(103.0 / 101.0))
+    assert out["ret_t1"].iloc[0] == pytest.approx(np.log(103.0 / 101.0))
+    # Entered at bar 0's close (100), the same bars touch U = 102.5 at bar 2 as well, but the levels differ.
+    close = labels(rows, horizon=3, cost=half_point_cost)
+    assert close["upper"].iloc[0] == 102.5 and close["ret"].iloc[0] == pytest.approx(np.log(103.0 / 100.0))
+
+
+def test_next_open_entry_sees_a_gap_the_close_entry_misses(half_point_cost):
+    # Bar 1 gaps up to 102.6 and drifts down to 100.2: from the close (100), U = 102.5 is touched at bar 1's
+    # high, a +1; entered at the gap's open, U = 105.1 is never reached and L = 100.1 neither: a 0.
+    rows = [QUIET, (102.6, 102.7, 100.2, 100.3), (100.3, 100.6, 100.2, 100.4), (100.4, 100.6, 100.2, 100.4)]
+    assert labels(rows, horizon=3, cost=half_point_cost)["label"].iloc[0] == 1.0
+    out = labels(rows, horizon=3, cost=half_point_cost, entry="next_open")
+    assert out["label"].iloc[0] == 0.0 and out["t1"].iloc[0] == 3
+
+
+def test_entry_prices():
+    from factory.labels import entry_prices
+
+    bars = bars_from_rows([QUIET, (101.0, 101.5, 100.5, 101.2), (99.0, 99.5, 98.0, 98.5)])
+    np.testing.assert_array_equal(entry_prices(bars, "next_open"), [101.0, 99.0, np.nan])
+    np.testing.assert_array_equal(entry_prices(bars, "close"), [100.0, 101.2, 98.5])
 
 
 def test_columns_and_exact_barrier_levels(half_point_cost):
@@ -136,9 +168,10 @@ def test_default_atr_is_wilder(walk):
     assert out["label"].iloc[:first].isna().all() and out["label"].iloc[first:-20].notna().all()
 
 
-def _reference(bars, k_up, k_down, horizon, atr, rtp, path):
+def _reference(bars, k_up, k_down, horizon, atr, rtp, path, entry):
     """Straightforward per-row loop, for comparison with the compiled scan."""
     c = bars["close"].to_numpy()
+    o = bars["open"].to_numpy()
     hi = bars["high"].to_numpy() if path == "high_low" else c
     lo = bars["low"].to_numpy() if path == "high_low" else c
     n = len(c)
@@ -148,7 +181,8 @@ def _reference(bars, k_up, k_down, horizon, atr, rtp, path):
         if t + horizon > n - 1 or not atr[t] > 0:
             continue
         cost = rtp / atr[t]
-        up, dn = c[t] + (k_up + cost) * atr[t], c[t] - (k_down + cost) * atr[t]
+        e = o[t + 1] if entry == "next_open" else c[t]
+        up, dn = e + (k_up + cost) * atr[t], e - (k_down + cost) * atr[t]
         lab[t], t1[t] = 0.0, t + horizon
         for j in range(t + 1, t + horizon + 1):
             if hi[j] >= up or lo[j] <= dn:
@@ -158,13 +192,14 @@ def _reference(bars, k_up, k_down, horizon, atr, rtp, path):
     return lab, t1
 
 
+@pytest.mark.parametrize("entry", ["next_open", "close"])
 @pytest.mark.parametrize("path", ["high_low", "close"])
 @pytest.mark.parametrize("seed", [0, 1])
-def test_matches_reference_loop(path, seed):
+def test_matches_reference_loop(path, seed, entry):
     bars = random_walk_bars(1500, seed=seed)
     mes = get_contract("MES").cost_model()
-    out = triple_barrier_labels(bars, 1.5, 1.0, 25, cost_model=mes, path=path)
-    lab, t1 = _reference(bars, 1.5, 1.0, 25, out["atr"].to_numpy(), mes.round_trip_points, path)
+    out = triple_barrier_labels(bars, 1.5, 1.0, 25, cost_model=mes, path=path, entry=entry)
+    lab, t1 = _reference(bars, 1.5, 1.0, 25, out["atr"].to_numpy(), mes.round_trip_points, path, entry)
     np.testing.assert_array_equal(out["label"].to_numpy(), lab)
     np.testing.assert_array_equal(out["t1"].to_numpy(), t1)
     assert set(np.unique(lab[~np.isnan(lab)])) == {-1.0, 0.0, 1.0}
@@ -198,6 +233,8 @@ def test_labels_from_config(walk, half_point_cost):
     out = labels_from_config(walk, cfg, half_point_cost)
     pd.testing.assert_frame_equal(
         out, triple_barrier_labels(walk, 1.5, 2.0, 10, half_point_cost, atr_window=20, path="close"))
+    closed = labels_from_config(walk, cfg.model_copy(update={"entry": "close"}), half_point_cost)
+    assert not closed["upper"].equals(out["upper"])  # the entry setting reaches the labels
     no_cost = labels_from_config(walk, cfg.model_copy(update={"include_costs": False}), half_point_cost)
     assert (no_cost["cost_in_atr"].dropna() == 0).all()
 
@@ -209,5 +246,7 @@ def test_bad_arguments(walk):
         triple_barrier_labels(walk, 1.0, 1.0, 0)
     with pytest.raises(ConfigError):
         triple_barrier_labels(walk, 1.0, 1.0, 10, path="open")
+    with pytest.raises(ConfigError, match="entry must be one of"):
+        triple_barrier_labels(walk, 1.0, 1.0, 10, entry="open")
     with pytest.raises(ConfigError):
         triple_barrier_labels(walk, 1.0, 1.0, 10, atr=np.ones(5))
