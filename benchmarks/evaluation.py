@@ -7,9 +7,10 @@ Measured in this run (best of ``--repeat`` after one untimed call, one process):
 
 * backtest: :func:`factory.evaluation.backtest.backtest` over ``--bars`` synthetic 1-minute bars
   (:func:`factory.data.synth.generate_bars`) with a signal that changes about every 20 bars (random, long / flat /
-  short), horizon 30, MES costs: trades, P&L, equity, every metric. Peer, same data: the bar-by-bar P&L alone as a
-  vectorised NumPy expression of the same positions (``position * diff(close) * point value`` minus costs at
-  entries), i.e. the least any backtest must do; the two P&L series are checked equal. Target: <= 2 s;
+  short), the default rules (next-open fills, the labels' 2 x ATR barriers, horizon 30), MES costs: trades, P&L,
+  equity, every metric. Peer, same data: the bar-by-bar P&L alone as a vectorised NumPy expression of the same
+  trades (close-to-close moves of the positions held at each close, corrected at entries and exits, minus costs),
+  i.e. the least any backtest must do; the two P&L series are checked equal. Target: <= 2 s;
 * PBO: :func:`factory.validation.stats.probability_of_backtest_overfitting` on a ``--periods`` x ``--trials``
   matrix of noise returns, ``--partitions`` blocks (``C(S, S/2)`` combinations). Peer, same matrix: a direct
   loop over the combinations that computes every column's Sharpe from the raw rows (the textbook CSCV), run on
@@ -61,13 +62,18 @@ def peer_pnl(close: np.ndarray, trades, point_value: float, cost: float) -> np.n
     """The bar-by-bar P&L of the backtest's own trades as one vectorised expression (positions from the trade
     table, so only the P&L arithmetic is compared, not the trade rules)."""
     n = len(close)
+    e, x = trades["entry_row"].to_numpy(), trades["exit_row"].to_numpy()
+    sq = trades["side"].to_numpy() * trades["contracts"].to_numpy()
     delta = np.zeros(n + 1)
-    np.add.at(delta, trades["entry_row"].to_numpy() + 1, trades["side"].to_numpy())
-    np.add.at(delta, trades["exit_row"].to_numpy() + 1, -trades["side"].to_numpy())
-    position = np.cumsum(delta)[:n]
+    np.add.at(delta, e, sq)  # held at the closes of bars e .. x - 1
+    np.add.at(delta, x, -sq)
+    at_close = np.cumsum(delta)[:n]
     pnl = np.zeros(n)
-    pnl[1:] = position[1:] * np.diff(close) * point_value
-    np.subtract.at(pnl, trades["entry_row"].to_numpy(), cost)
+    pnl[1:] = at_close[:-1] * np.diff(close)
+    np.add.at(pnl, e, sq * (close[e] - trades["entry_price"].to_numpy()))  # fill to the entry bar's close
+    np.add.at(pnl, x, sq * (trades["exit_price"].to_numpy() - close[x]))  # the exit replaces the last close
+    pnl *= point_value
+    np.subtract.at(pnl, e, trades["contracts"].to_numpy() * cost)
     return pnl
 
 
@@ -102,16 +108,18 @@ def main() -> int:
     from factory.contracts import get_contract
     from factory.data.synth import generate_bars
     from factory.evaluation.backtest import backtest
+    from factory.labels.barriers import BarrierDefinition
     from factory.validation.stats import deflated_sharpe_ratio, probability_of_backtest_overfitting
 
     res: dict = {}
     print(f"generating {args.bars:,} bars ...", flush=True)
     bars = generate_bars(args.bars, seed=7)
-    close, stamps = bars["close"].to_numpy(), bars["timestamp"]
+    close = bars["close"].to_numpy()
     signal = random_signal(args.bars)
     cm = get_contract("MES").cost_model()
 
-    t_bt, bt = best_of(lambda: backtest(close, signal, stamps, 30, cm), args.repeat)
+    offsets = BarrierDefinition(2.0, 2.0, 30, 14, cm.round_trip_points).offsets(bars)
+    t_bt, bt = best_of(lambda: backtest(bars, signal, 30, cm, barriers=offsets), args.repeat)
     t_peer, pnl = best_of(lambda: peer_pnl(close, bt.trades, float(cm.point_value), float(cm.round_trip_usd)),
                           args.repeat)
     agree = float(np.max(np.abs(pnl - bt.pnl)))
