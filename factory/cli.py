@@ -32,8 +32,9 @@ def _cmd_data_validate(args: argparse.Namespace) -> int:
 def _cmd_data_synth(args: argparse.Namespace) -> int:
     from factory.data.synth import synth_to_file
 
-    synth_to_file(args.out, n_bars=args.bars, seed=args.seed, contract=args.contract)
-    print(f"wrote {args.bars} synthetic {args.contract} 1-minute bars (seed {args.seed}) to {args.out}")
+    synth_to_file(args.out, n_bars=args.bars, seed=args.seed, contract=args.contract, edge=args.edge)
+    what = {"none": "", "planted": " with a planted edge", "null": " with the planted edge's null twin"}[args.edge]
+    print(f"wrote {args.bars} synthetic {args.contract} 1-minute bars{what} (seed {args.seed}) to {args.out}")
     return 0
 
 
@@ -174,6 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--contract", default="MES")
     p.add_argument("--out", required=True, help="output .csv or .parquet")
+    p.add_argument("--edge", choices=["none", "planted", "null"], default="none",
+                   help="planted: visible events followed by a drift that pays MES costs (a known answer); "
+                        "null: the same events announcing nothing (its null twin)")
     p.set_defaults(func=_cmd_data_synth)
 
     p = data.add_parser("resample", help="resample ticks or bars to time, volume or dollar bars")
