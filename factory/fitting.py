@@ -87,9 +87,15 @@ def _usable(dataset, model, rows: np.ndarray) -> np.ndarray:
     return rows[rows >= first_sample_row(dataset, model)]
 
 
-def fit_bundle(dataset, model, train_rows=None, val_rows=None, training=None):
+def fit_bundle(dataset, model, train_rows=None, val_rows=None, training=None, shuffle_labels_seed=None):
     """Fit ``model`` on ``train_rows``, then calibration and returns on ``val_rows`` (bar positions; the
-    dataset's chronological training and validation splits by default). Returns a ModelBundle."""
+    dataset's chronological training and validation splits by default). Returns a ModelBundle.
+
+    ``shuffle_labels_seed`` (an int) builds a permutation control: the training and validation labels are
+    shuffled (each split within itself, so class shares stay the same) before anything is fitted, and the
+    returns are shuffled with them. Such a model can learn nothing real; the leaderboard uses it as a null
+    trial, and a judge that rates it well is broken.
+    """
     from factory.contracts import get_contract
     from factory.models.calibration import ProbabilityCalibrator
     from factory.models.returns import ReturnDistribution
@@ -121,10 +127,16 @@ def fit_bundle(dataset, model, train_rows=None, val_rows=None, training=None):
     w_tr = dataset.weights[sample_positions(dataset, train_rows)]
     w_val = dataset.weights[sample_positions(dataset, val_rows)]
     y_tr, y_val = labels[train_rows].astype(np.int64), labels[val_rows].astype(np.int64)
+    ret_val = dataset.labels["ret"].to_numpy()[val_rows]
+    if shuffle_labels_seed is not None:
+        rng = np.random.default_rng(int(shuffle_labels_seed))
+        y_tr = y_tr[rng.permutation(len(y_tr))]
+        perm = rng.permutation(len(y_val))
+        y_val, ret_val = y_val[perm], ret_val[perm]
     model.fit(read(train_rows), y_tr, w_tr, eval_set=(read(val_rows), y_val, w_val),
               t0=train_rows, t1=t1[train_rows], input_lookback=lookback)
     calibrator = ProbabilityCalibrator(training.calibration).fit(model.predict_proba(read(val_rows)), y_val)
-    returns = ReturnDistribution(RETURN_QUANTILES).fit(dataset.labels["ret"].to_numpy()[val_rows], y_val)
+    returns = ReturnDistribution(RETURN_QUANTILES).fit(ret_val, y_val)
     # Signals and backtests always pay the contract's real costs, even if the labels were built without them.
     cost = get_contract(dataset.config.contract).cost_model()
     bundle = ModelBundle(dataset.feature_pipeline, dataset.hmm, model, calibrator, returns, cost,

@@ -74,3 +74,31 @@ def test_model_is_fitted_on_training(dataset, base, tmp_path):
     """Teeth for the first test: training labels move the model (so a changed fit is noticed)."""
     other = _state(_fit(_relabelled(dataset, "train")), tmp_path)
     assert other["model"] != base["model"]
+
+
+def test_shuffled_label_control_is_the_real_fit_on_permuted_labels(dataset, base, tmp_path):
+    """The permutation control equals a fit on labels (and their returns) permuted within training and within
+    validation, and differs from the real fit."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    from factory.fitting import fit_bundle
+    from factory.models import create_model, get_model_class
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        shuffled = fit_bundle(dataset, create_model(KEY, **get_model_class(KEY).get_test_params()),
+                              shuffle_labels_seed=11)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    got = _state(shuffled, tmp_path / "a")
+    assert got["model"] != base["model"] and got["calibration"] != base["calibration"]
+    # By hand: the same permutations applied to the dataset's labels give the same fitted parts.
+    rng = np.random.default_rng(11)
+    labels = dataset.labels.copy()
+    tr, val = dataset.rows("train"), dataset.rows("val")
+    lab, ret = labels["label"].to_numpy().copy(), labels["ret"].to_numpy().copy()
+    lab[tr] = lab[tr][rng.permutation(len(tr))]
+    perm = rng.permutation(len(val))
+    lab[val], ret[val] = lab[val][perm], ret[val][perm]
+    labels["label"], labels["ret"] = lab, ret
+    assert _state(_fit(dataclasses.replace(dataset, labels=labels)), tmp_path / "b") == got
