@@ -23,7 +23,8 @@ class Issue:
 
     ``check`` is a stable short name (e.g. ``"sorted"``), ``column`` the column concerned (or ``None``),
     ``rows`` the first offending row positions (0-based, at most a handful) and ``message`` a human sentence.
-    ``severity`` is ``"error"`` or ``"warning"`` (gaps are warnings).
+    ``severity`` is ``"error"`` or ``"warning"`` (gaps are warnings). ``line_offset`` (2 for a CSV file with a
+    header: data row 0 is file line 2) makes the message name file lines as well.
     """
 
     check: str
@@ -31,10 +32,16 @@ class Issue:
     rows: tuple[int, ...]
     message: str
     severity: str = "error"
+    line_offset: int | None = None
 
     def one_line(self) -> str:
         col = f" column '{self.column}'" if self.column else ""
-        rows = f" (first rows: {', '.join(map(str, self.rows))})" if self.rows else ""
+        rows = ""
+        if self.rows:
+            rows = f" (first rows, counted from 0: {', '.join(map(str, self.rows))}"
+            if self.line_offset is not None:
+                rows += f"; file lines {', '.join(str(r + self.line_offset) for r in self.rows)}"
+            rows += ")"
         return f"[{self.check}]{col}: {self.message}{rows}"
 
 

@@ -10,6 +10,8 @@ deterministically: the same frame always gives the same bytes.
 
 from __future__ import annotations
 
+import dataclasses
+
 import gzip
 import io
 import logging
@@ -76,6 +78,24 @@ def _normalise_columns(raw: pd.DataFrame, required: tuple[str, ...]) -> tuple[pd
     return frame[keep].reset_index(drop=True), []
 
 
+def _missing_columns(raw: pd.DataFrame, required: tuple[str, ...], missing: list[str]) -> list[Issue]:
+    """One issue per missing column naming the columns the file has, with a hint when they look like one
+    header joined by another separator (``timestamp;open;high;...``)."""
+    names = [str(c) for c in raw.columns]
+    found = ", ".join(f"'{c}'" for c in names[:8]) + (", ..." if len(names) > 8 else "") if names else "none"
+    hint = ""
+    for sep, shown, word in ((";", ";", "semicolons"), ("\t", "\\t", "tabs"), ("|", "|", "pipes")):
+        joined = [c for c in names if sep in c]
+        if len(names) <= 2 and joined and sum(r in joined[0].lower() for r in required) >= 2:
+            hint = (f"; the header looks separated by {word}: this reader needs comma-separated files "
+                    f"(convert it, e.g. pandas.read_csv(path, sep='{shown}').to_csv(new_path, index=False))")
+            break
+    # The hint goes on the first issue only: every missing column has the same cause.
+    return [Issue("columns", col, (), f"missing column '{col}' (need {', '.join(required)}; found "
+                                      f"{len(names)} column(s): {found}){hint if k == 0 else ''}")
+            for k, col in enumerate(missing)]
+
+
 def _load(path, tz, kind: str, **checks) -> tuple[pd.DataFrame | None, list[Issue]]:
     """Read, normalise, parse and validate; returns the frame (None if unusable) and every issue found."""
     path = Path(path)
@@ -87,6 +107,9 @@ def _load(path, tz, kind: str, **checks) -> tuple[pd.DataFrame | None, list[Issu
     frame, col_issues = _normalise_columns(raw, required)
     if frame is None:
         return None, col_issues
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        return None, _missing_columns(raw, required, missing)
     ts_issues: list[Issue] = []
     parsed = "timestamp" in frame.columns and len(frame) > 0
     if parsed:
@@ -99,6 +122,8 @@ def _load(path, tz, kind: str, **checks) -> tuple[pd.DataFrame | None, list[Issu
     errors = [i for i in ts_issues + found if i.severity == "error"]
     warnings = [i for i in found if i.severity != "error"]
     issues = errors + warnings
+    if _kind(path) == "csv":  # a CSV's data row 0 is file line 2 (after the header): name both
+        issues = [dataclasses.replace(i, line_offset=2) for i in issues]
     if errors:
         return frame, issues
     for col in required[1:]:

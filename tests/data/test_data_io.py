@@ -215,3 +215,30 @@ def test_write_refuses_unknown_suffix_and_missing_columns(tmp_path, bars):
     with pytest.raises(DataValidationError, match=r"\[timezone\]"):
         write_bars(bars.assign(timestamp=bars["timestamp"].dt.tz_localize(None)), tmp_path / "b.csv")
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("sep, shown, word", [(";", ";", "semicolons"), ("\t", "\\t", "tabs")])
+def test_a_header_joined_by_another_separator_is_named(tmp_path, sep, shown, word):
+    path = tmp_path / "bars.csv"
+    path.write_text(sep.join(["timestamp", "open", "high", "low", "close", "volume"]) + "\n"
+                    + sep.join(["2024-01-02T15:00:00Z", "1", "1", "1", "1", "1"]) + "\n")
+    with pytest.raises(DataValidationError) as err:
+        read_bars(path)
+    first = err.value.issues[0].one_line()
+    assert "found 1 column(s): 'timestamp" in first and "found: none" not in first
+    assert f"separated by {word}" in first and f"sep='{shown}'" in first
+
+
+def test_offending_rows_are_named_as_rows_and_file_lines(tmp_path, bars):
+    path = tmp_path / "bars.csv"
+    write_bars(bars.iloc[:20], path)
+    lines = path.read_text().splitlines()
+    lines[1 + 6], lines[1 + 7] = lines[1 + 7], lines[1 + 6]  # data rows 6 and 7 swapped: row 7 is out of order
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataValidationError) as err:
+        read_bars(path)
+    sorted_issue = next(i for i in err.value.issues if i.check == "sorted")
+    assert sorted_issue.rows == (7,)
+    assert "(first rows, counted from 0: 7; file lines 9)" in sorted_issue.one_line()
+    file_line = path.read_text().splitlines()  # file line 9 is the bar stamped before the line above it
+    assert pd.Timestamp(file_line[9 - 1].split(",")[0]) < pd.Timestamp(file_line[8 - 1].split(",")[0])
