@@ -16,16 +16,29 @@ EXIT_USER_ERROR = 2
 
 
 def _cmd_data_validate(args: argparse.Namespace) -> int:
+    from factory.config import resolve_config
     from factory.data.io import validate_file
+    from factory.data.loading import data_calendar
+    from factory.dataset import pipeline_min_bars
 
-    issues = validate_file(args.file, tz=args.tz, min_bars=args.min_bars)
+    # The checks of a pipeline run: the contract's exchange calendar (halts and weekends are not gaps) and the
+    # pipeline's minimum length, unless switched off.
+    config = resolve_config(args.contract, args.config, args.tz)
+    calendar = None if args.no_calendar else data_calendar(config)
+    min_bars = pipeline_min_bars(config) if args.min_bars is None else args.min_bars
+    issues = validate_file(args.file, tz=config.data.tz, min_bars=min_bars, gap_factor=config.data.gap_factor,
+                           calendar=calendar)
     errors = [i for i in issues if i.severity == "error"]
     for issue in issues:
         print(f"{issue.severity}: {issue.one_line()}", file=sys.stderr if issue.severity == "error" else sys.stdout)
     if errors:
         print(f"{args.file}: {len(errors)} error(s), {len(issues) - len(errors)} warning(s)", file=sys.stderr)
+        if any(i.check == "min_bars" for i in errors) and args.min_bars is None:
+            print("(the minimum is what the default pipeline needs for its splits; --min-bars 0 skips the check)",
+                  file=sys.stderr)
         return EXIT_USER_ERROR
-    print(f"{args.file}: OK ({len(issues)} warning(s))")
+    where = "without a calendar" if calendar is None else f"with the {config.contract} calendar ({calendar.name})"
+    print(f"{args.file}: OK ({len(issues)} warning(s); checked {where}, at least {min_bars:,} bars)")
     return 0
 
 
@@ -167,7 +180,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = data.add_parser("validate", help="report every problem of a bars file at once")
     p.add_argument("file")
     p.add_argument("--tz", default=None, help="time zone of naive timestamps (naive ones are rejected without it)")
-    p.add_argument("--min-bars", type=int, default=0)
+    p.add_argument("--contract", default=None, help="contract whose session calendar and settings apply "
+                                                     "(default: the pipeline's, MES)")
+    p.add_argument("--config", default=None, help="pipeline config file (as for `factory pipeline`)")
+    p.add_argument("--no-calendar", action="store_true",
+                   help="check gaps against the median bar interval only, not the exchange's halts and weekends")
+    p.add_argument("--min-bars", type=int, default=None,
+                   help="fewest bars accepted (default: what the pipeline needs for its splits; 0 to skip)")
     p.set_defaults(func=_cmd_data_validate)
 
     p = data.add_parser("synth", help="generate synthetic MES-like 1-minute bars (the embedded default data)")

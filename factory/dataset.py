@@ -183,6 +183,14 @@ def build_dataset(bars: pd.DataFrame, config: PipelineConfig, *, progress: bool 
     )
 
 
+def pipeline_min_bars(config: PipelineConfig) -> int:
+    """Fewest bars the pipeline with ``config`` can split (see :func:`_min_bars`), known before reading any data."""
+    from factory.features.pipeline import FeaturePipeline
+    from factory.regimes import RegimeHMM
+
+    return _min_bars(config, max(FeaturePipeline(config.features).lookback_bars(), RegimeHMM(config.regimes).lookback))
+
+
 def _min_bars(config: PipelineConfig, warmup: int) -> int:
     """Fewest bars that can give non-empty train, validation and test splits.
 

@@ -46,9 +46,31 @@ def test_validate_reports_check_column_and_row_with_exit_2(tmp_path, mutate, che
 
 
 def test_validate_good_file_exits_0(tmp_path):
-    res = _run("data", "validate", str(_write(tmp_path, ROWS)))
+    res = _run("data", "validate", str(_write(tmp_path, ROWS)), "--min-bars", "0")
     assert res.returncode == 0, res.stderr
-    assert "OK" in res.stdout
+    assert "OK" in res.stdout and "MES calendar" in res.stdout
+
+
+def test_validate_checks_the_pipelines_minimum_length_by_default(tmp_path):
+    from factory.config import resolve_config
+    from factory.dataset import pipeline_min_bars
+
+    need = pipeline_min_bars(resolve_config())
+    res = _run("data", "validate", str(_write(tmp_path, ROWS)))
+    assert res.returncode == 2 and "[min_bars]" in res.stderr and f"at least {need}" in res.stderr
+    assert "--min-bars 0" in res.stderr
+
+
+def test_validate_reads_halts_with_the_contracts_calendar(tmp_path):
+    """The product's own synthetic bars stop at the CME daily halt: no gap with the calendar, gaps without it."""
+    f = tmp_path / "synth.csv"
+    assert _run("data", "synth", "--bars", "3000", "--out", str(f)).returncode == 0
+    res = _run("data", "validate", str(f), "--min-bars", "0")
+    assert res.returncode == 0 and "[gap]" not in res.stdout and "0 warning(s)" in res.stdout
+    res = _run("data", "validate", str(f), "--min-bars", "0", "--no-calendar")
+    assert res.returncode == 0 and "[gap]" in res.stdout and "without a calendar" in res.stdout
+    res = _run("data", "validate", str(f), "--contract", "XYZ")
+    assert res.returncode == 2 and "unknown contract 'XYZ'" in res.stderr
 
 
 def test_validate_reports_all_problems_at_once(tmp_path):
@@ -72,7 +94,7 @@ def test_naive_timestamps_need_tz(tmp_path):
     f = _write(tmp_path, rows)
     res = _run("data", "validate", str(f))
     assert res.returncode == 2 and "[timezone]" in res.stderr
-    ok = _run("data", "validate", str(f), "--tz", "America/Chicago")
+    ok = _run("data", "validate", str(f), "--tz", "America/Chicago", "--min-bars", "0")
     assert ok.returncode == 0, ok.stderr
 
 
