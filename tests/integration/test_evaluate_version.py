@@ -162,3 +162,26 @@ def test_module_command_error_is_one_line(tracking, tmp_path):
                          capture_output=True, text=True, timeout=300, env=dict(os.environ), cwd=tmp_path)
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert res.stderr.strip() == "error: no registered model named 'mes-nope'"
+
+
+def test_train_writes_per_bar_sharpe_and_names_selection_metrics(tracking):
+    """What the deflated champion comparison reads, and the selection / held-out naming of the train run."""
+    from factory.jobs.train import SELECTION_NOTE
+
+    client, _, _ = tracking
+    mv = client.get_model_version(NAME, "1")
+    n_bars = int(mv.tags["test_n_bars"])
+    assert n_bars == int(mv.tags["test_end_row"]) - int(mv.tags["test_start_row"])
+    # The annualised Sharpe is the per-bar one times sqrt(bars per year of the window).
+    years = (pd.Timestamp(mv.tags["test_end"]) - pd.Timestamp(mv.tags["test_start"])).total_seconds() / (
+        365.25 * 24 * 3600)
+    assert float(mv.tags["test_sharpe_per_bar"]) * ((n_bars - 1) / years) ** 0.5 == pytest.approx(
+        float(mv.tags["test_net_sharpe"]), rel=1e-9)
+    run = client.get_run(mv.run_id)
+    assert run.data.tags["factory.metrics.val"] == SELECTION_NOTE
+    assert SELECTION_NOTE.startswith("selection (validation: in-sample for model choice)")
+    assert "`val_*` metrics are **selection** metrics" in run.data.tags["mlflow.note.content"]
+    assert "val_net_sharpe" in run.data.metrics  # the metric keys themselves are unchanged
+    assert "| Metric | Selection (validation: in-sample for model choice) | Held-out test |" in mv.description
+    assert "| Deflated Sharpe ratio | n/a (run `factory evaluate --models lightgbm` on the same data) |" \
+        in mv.description
