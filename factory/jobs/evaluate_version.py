@@ -56,7 +56,7 @@ TABLE_ROWS = (
     ("brier", "Brier score", "{:.4f}"),
     ("n_samples", "Labelled bars scored", "{:,.0f}"),
 )
-# Keys of the `data:` section an override file may set (how the file is read).
+# The one pipeline section an override file may set: how the file is read, not what is computed from it.
 DATA_OVERRIDE_SECTION = "data"
 
 
@@ -182,8 +182,8 @@ def _fmt(value: Any, fmt: str) -> str:
 
 
 def result_table(heldout: dict[str, float], version_tags: dict[str, str]) -> str:
-    """Markdown table: the version's own test numbers (from its tags) next to the held-out file's."""
-    lines = ["| Metric | Version's test split | Held-out file |", "|---|---:|---:|"]
+    """Markdown table: the version's own held-out test numbers (from its tags) next to this file's."""
+    lines = ["| Metric | Held-out test split (train run) | This file |", "|---|---:|---:|"]
     for key, label, fmt in TABLE_ROWS:
         lines.append(f"| {label} | {_fmt(version_tags.get(f'test_{key}'), fmt)} | "
                      f"{_fmt(heldout.get(f'heldout_{key}'), fmt)} |")
