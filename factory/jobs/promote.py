@@ -7,7 +7,26 @@ same numbers are (re)written as its tags.
 
 Gates come from ``mlproject/promotion.yaml`` (``promotion: {champion: {...}, challenger: {...}}``), optionally
 overridden by a file of the same shape. Every gate is checked before anything is written: a refused promotion
-raises :class:`PromotionRefused` naming each failed gate and leaves the registry exactly as it was.
+raises :class:`PromotionRefused` naming each failed gate and leaves the registry exactly as it was. A gate that
+is off (``null``, or ``must_beat_champion: false``) is not silently forgotten: the promoted version's description,
+its ``promotion.gates_off`` tag and the command's output list each one with the config file that switched it off.
+
+PBO / DSR (``max_pbo`` / ``min_dsr``) read the version's ``pbo`` / ``dsr`` tags, written by the CPCV leaderboard
+(``factory evaluate --models ...``, with ``pbo_run_id`` and ``pbo_n_models``): they measure how much choosing
+among the models compared on the data overfits, so they are not properties of one train run. A version without
+them is refused by a gate that needs them (the message says what to run); it is never waved through.
+
+Deflated champion comparison (``must_beat_champion``). Every version trained on the same data and scored on the
+same test window is one more look at that window, and "beat the champion on the test window" picks the best of
+all those looks: with enough retries an unskilled challenger beats the champion by luck. So the challenger's
+per-bar test Sharpe (``test_sharpe_per_bar``, over ``test_n_bars`` bars) must exceed the champion's by the
+expected maximum Sharpe of ``N`` unskilled trials (:func:`factory.validation.stats.expected_max_sharpe`), ``N``
+the number of versions of the registered model that carry the same window tags (``data_sha256``, test rows and
+timestamps: every version that has been compared on that window, this one included). The trials' Sharpe
+variance is ``1 / (n_bars - 1)``: the sampling variance of a per-bar Sharpe ratio estimated from ``n_bars``
+returns when the true Sharpe is zero (Lo 2002; the PSR's standard error at SR = 0), which is how far unskilled
+versions' Sharpe ratios scatter around each other on one window. With two versions the margin is about
+``0.52 / sqrt(n_bars - 1)``; it grows like ``sqrt(2 ln N)`` as versions accumulate.
 """
 
 from __future__ import annotations
@@ -42,8 +61,9 @@ class AliasGates(StrictConfig):
     min_trades: int | None = Field(None, ge=0)
     min_win_rate: float | None = Field(None, ge=0, le=1)
     max_drawdown_usd: float | None = Field(None, ge=0)
-    max_pbo: float | None = Field(None, ge=0, le=1)  # only when the version has a test_pbo tag
-    min_dsr: float | None = Field(None, ge=0, le=1)  # only when the version has a test_dsr tag
+    # PBO / DSR from the CPCV leaderboard's `pbo` / `dsr` version tags; a version without them is refused.
+    max_pbo: float | None = Field(None, ge=0, le=1)
+    min_dsr: float | None = Field(None, ge=0, le=1)
     must_beat_champion: bool = False
 
 
@@ -80,12 +100,59 @@ class PromotionResult:
     previous: str | None
     gates: list[GateResult] = field(default_factory=list)
     changed: bool = True
+    gates_off: list[tuple[str, str]] = field(default_factory=list)  # (gate, where it was switched off)
 
     def summary(self) -> str:
         if not self.changed:
             return f"{self.name} version {self.version} already holds alias '{self.alias}' (stage {self.stage})"
         prev = f"; version {self.previous} archived" if self.previous else ""
-        return f"{self.name} version {self.version} is now '{self.alias}' (stage {self.stage}){prev}"
+        line = f"{self.name} version {self.version} is now '{self.alias}' (stage {self.stage}){prev}"
+        off = describe_gates_off(self.gates_off)
+        return line + (f"\ngates off: {off}" if off else "")
+
+
+def _section(file: str | Path | None, alias: str) -> dict:
+    """The gates one promotion file sets for ``alias`` (what it says, before merging)."""
+    from factory.config import merge_section_files
+
+    if not file:
+        return {}
+    raw, _ = merge_section_files((file,), "promotion")
+    return raw.get(alias) if isinstance(raw.get(alias), dict) else {}
+
+
+def _file_label(file: str | Path) -> str:
+    return "mlproject/promotion.yaml" if Path(file).resolve() == PROMOTION_FILE.resolve() else str(file)
+
+
+def gates_off(alias: str, config_file: str | Path | None = None, base_file: str | Path | None = PROMOTION_FILE
+              ) -> list[tuple[str, str]]:
+    """Each gate of ``alias`` that is off (``null``, or ``must_beat_champion: false``) and the file that made it so:
+    the override file when it sets the gate, else the base file; a gate neither sets is off by default."""
+    gates = getattr(load_promotion_config(config_file, base_file), alias)
+    base, over = _section(base_file, alias), _section(config_file, alias)
+    out = []
+    for gate in AliasGates.model_fields:
+        value = getattr(gates, gate)
+        # Identity, not equality: a threshold of 0 (min_net_sharpe: 0.0) is a gate that is on.
+        if value is not None and value is not False:
+            continue
+        if gate in over:
+            where = f"switched off by {_file_label(config_file)}"
+        elif gate in base:
+            where = f"off in {_file_label(base_file)}"
+        else:
+            where = "off by default (set by no promotion file)"
+        out.append((gate, where))
+    return out
+
+
+def describe_gates_off(off: list[tuple[str, str]]) -> str:
+    """``"a, b (off in X); c (switched off by Y)"``: the gates grouped by where they were switched off."""
+    groups: dict[str, list[str]] = {}
+    for gate, where in off:
+        groups.setdefault(where, []).append(gate)
+    return "; ".join(f"{', '.join(g)} ({where})" for where, g in groups.items())
 
 
 def _num(tags: dict[str, str], key: str) -> float | None:
@@ -96,18 +163,52 @@ def _num(tags: dict[str, str], key: str) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def _bound(tags: dict[str, str], gate: str, key: str, limit: float | None, *, minimum: bool,
-           optional: bool = False) -> GateResult | None:
+def _bound(tags: dict[str, str], gate: str, key: str, limit: float | None, *, minimum: bool) -> GateResult | None:
     if limit is None:
         return None
     v = _num(tags, key)
     if v is None:
-        if optional and key not in tags:
-            return None
         return GateResult(gate, False, f"the version has no usable '{key}' tag")
     ok = v >= limit if minimum else v <= limit
     rel = ">=" if minimum else "<="
     return GateResult(gate, ok, f"{key} = {v:.4g} {'' if ok else 'not '}{rel} {limit:g}")
+
+
+def _overfitting(tags: dict[str, str], gate: str, key: str, limit: float | None, *, minimum: bool
+                 ) -> GateResult | None:
+    """A PBO / DSR gate: the leaderboard's ``pbo`` / ``dsr`` tag, and a refusal saying what to run without it."""
+    if limit is None:
+        return None
+    if _num(tags, key) is None:
+        model = tags.get("factory_model", "<key>")
+        sha = str(tags.get("data_sha256", ""))[:12]
+        what = "present but not a number" if key in tags else "missing"
+        return GateResult(gate, False, (
+            f"the version's '{key}' tag is {what}: {key.upper()} comes from the CPCV leaderboard, which compares "
+            f"models on one data set; run `factory evaluate --models {model}` (with the other candidate models, "
+            f"e.g. `--models {model},lightgbm,logistic`) on the same data{f' (sha256 {sha})' if sha else ''} to "
+            f"write it on the version, or switch the gate off with `{gate}: null` in a promotion config"))
+    res = _bound(tags, gate, key, limit, minimum=minimum)
+    source = [f"{tags[k]} {label}" for k, label in (("pbo_n_models", "models"),) if tags.get(k)]
+    if tags.get("pbo_run_id"):
+        source.append(f"leaderboard run {tags['pbo_run_id']}")
+    return GateResult(gate, res.passed, res.detail + (f" ({', '.join(source)})" if source else ""))
+
+
+def same_window_versions(name: str, tags: dict[str, str], c) -> list:
+    """Versions of ``name`` evaluated on the same data and test window as ``tags`` (all :data:`WINDOW_TAGS`)."""
+    if any(tags.get(k) in (None, "") for k in WINDOW_TAGS):
+        return []
+    return [v for v in c.search_model_versions(f"name = '{name}'")
+            if all(str(dict(v.tags).get(k)) == str(tags[k]) for k in WINDOW_TAGS)]
+
+
+def deflation_margin(n_trials: int, n_bars: int) -> float:
+    """Per-bar Sharpe a challenger must add over the champion after ``n_trials`` looks at one window of
+    ``n_bars`` bars: the expected maximum of ``n_trials`` unskilled Sharpe ratios of variance ``1/(n_bars-1)``."""
+    from factory.validation.stats import expected_max_sharpe
+
+    return expected_max_sharpe(max(int(n_trials), 1), 1.0 / (int(n_bars) - 1))
 
 
 def _beat_champion(name: str, version: str, tags: dict[str, str], c) -> GateResult:
@@ -123,9 +224,23 @@ def _beat_champion(name: str, version: str, tags: dict[str, str], c) -> GateResu
     mine, theirs = _num(tags, "test_net_sharpe"), _num(ctags, "test_net_sharpe")
     if mine is None or theirs is None:
         return GateResult("must_beat_champion", False, "test_net_sharpe missing on this version or the champion")
-    ok = mine > theirs
-    return GateResult("must_beat_champion", ok, f"test_net_sharpe {mine:.4g} {'>' if ok else '<='} champion version "
-                                                f"{champ.version}'s {theirs:.4g}")
+    if mine <= theirs:
+        return GateResult("must_beat_champion", False, f"test_net_sharpe {mine:.4g} <= champion version "
+                                                       f"{champ.version}'s {theirs:.4g}")
+    pb, cpb, n_bars = _num(tags, "test_sharpe_per_bar"), _num(ctags, "test_sharpe_per_bar"), _num(tags, "test_n_bars")
+    if pb is None or cpb is None or n_bars is None or n_bars < 3:
+        return GateResult("must_beat_champion", False,
+                          f"test_sharpe_per_bar / test_n_bars missing on this version or champion version "
+                          f"{champ.version}: the deflated comparison needs them (versions trained by an older "
+                          "factory lack them); retrain, or switch the gate off with `must_beat_champion: false`")
+    n_trials = max(len(same_window_versions(name, tags, c)), 2)  # at least this version and the champion
+    margin = deflation_margin(n_trials, int(n_bars))
+    ok = pb - cpb > margin
+    return GateResult("must_beat_champion", ok, (
+        f"test_net_sharpe {mine:.4g} > champion version {champ.version}'s {theirs:.4g}, and per-bar Sharpe "
+        f"{pb:.4g} - {cpb:.4g} = {pb - cpb:.4g} {'>' if ok else '<='} {margin:.4g}, the expected best of "
+        f"{n_trials} unskilled versions on this test window ({int(n_bars)} bars)"
+        + ("" if ok else ": the win is within selection noise")))
 
 
 def check_gates(name: str, version: str, tags: dict[str, str], gates: AliasGates, mlflow_client=None
@@ -137,8 +252,8 @@ def check_gates(name: str, version: str, tags: dict[str, str], gates: AliasGates
         _bound(tags, "min_trades", "test_n_trades", gates.min_trades, minimum=True),
         _bound(tags, "min_win_rate", "test_win_rate", gates.min_win_rate, minimum=True),
         _bound(tags, "max_drawdown_usd", "test_max_drawdown_usd", gates.max_drawdown_usd, minimum=False),
-        _bound(tags, "max_pbo", "test_pbo", gates.max_pbo, minimum=False, optional=True),
-        _bound(tags, "min_dsr", "test_dsr", gates.min_dsr, minimum=True, optional=True),
+        _overfitting(tags, "max_pbo", "pbo", gates.max_pbo, minimum=False),
+        _overfitting(tags, "min_dsr", "dsr", gates.min_dsr, minimum=True),
         _beat_champion(name, version, tags, c) if gates.must_beat_champion else None,
     ]
     return [r for r in results if r is not None]
@@ -154,6 +269,7 @@ def promote(name: str, version: int | str, alias: str = "champion", config_file:
     if not version.isdigit():
         raise FactoryError(f"version must be a number, got '{version}'")
     gates = getattr(load_promotion_config(config_file), alias)
+    off = gates_off(alias, config_file)
     c = mlflow_client or client()
     mv = get_version(name, version, c)
     tags = dict(mv.tags)
@@ -175,10 +291,13 @@ def promote(name: str, version: int | str, alias: str = "champion", config_file:
     numbers = {k: v for k, v in tags.items() if any(k == f"{p}_{s}" for p in ("val", "test")
                                                    for s, _, _ in SUMMARY_ROWS)}
     gate_lines = "\n".join(f"- {r.line()}" for r in results) or "- (no gates enabled)"
+    off_lines = "\n".join(f"- {g}: {where}" for g, where in off)
     c.update_model_version(name, version, description=description_table(
-        tags, title=f"{name} version {version}: {alias} (stage {stage})") + f"\n\nGates passed:\n{gate_lines}")
+        tags, title=f"{name} version {version}: {alias} (stage {stage})") + f"\n\nGates passed:\n{gate_lines}"
+        + (f"\n\nGates switched off (not checked):\n{off_lines}" if off else ""))
     set_version_tags(name, version, {**numbers, "promotion.alias": alias, "promotion.gates":
-                                     ", ".join(r.gate for r in results) or "none"}, c)
+                                     ", ".join(r.gate for r in results) or "none",
+                                     "promotion.gates_off": describe_gates_off(off) or "none"}, c)
     if alias == "champion":
         challenger = alias_holder(name, "challenger", c)
         if challenger is not None and str(challenger.version) == version:
@@ -189,4 +308,4 @@ def promote(name: str, version: int | str, alias: str = "champion", config_file:
     if previous is not None:
         prev_version = str(previous.version)
         transition_stage(name, prev_version, "Archived", c)
-    return PromotionResult(name, version, alias, stage, prev_version, results)
+    return PromotionResult(name, version, alias, stage, prev_version, results, gates_off=off)

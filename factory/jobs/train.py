@@ -31,6 +31,16 @@ from factory.fitting import Evaluation
 from factory.train_config import TrainConfig
 
 PARTS = ("val", "test")
+# What the two metric families are (run tags and description): the validation split chose the model's early
+# stopping point, its calibration and return distribution, so its numbers are selection metrics, not out-of-sample.
+SELECTION_NOTE = ("selection (validation: in-sample for model choice): used for early stopping, calibration and the "
+                  "return distribution; not out-of-sample")
+HELDOUT_NOTE = "held-out test: the chronological test split, untouched by fitting, calibration or model choice"
+RUN_NOTE = ("Train run of {key} on {contract}.\n\n"
+            "- `val_*` metrics are **selection** metrics (validation: in-sample for model choice): the validation "
+            "split drove early stopping, calibration and the return distribution, so they are not out-of-sample.\n"
+            "- `test_*` metrics are **held-out test** metrics: the chronological test split, after the embargo, "
+            "used by nothing that was fitted or chosen.")
 
 
 @dataclass
@@ -106,6 +116,13 @@ def _log_training_history(model) -> None:
         mlflow.log_metric("best_epoch", float(best))
 
 
+def per_bar_sharpe(pnl) -> tuple[float, int]:
+    """``(mean / std of the per-bar net P&L, number of bars)``; the Sharpe is NaN for a constant series."""
+    pnl = np.asarray(pnl, dtype=np.float64)
+    sd = float(np.std(pnl, ddof=1)) if len(pnl) > 2 else 0.0
+    return (float(np.mean(pnl)) / sd if sd > 0 else float("nan")), int(len(pnl))
+
+
 def version_tags(dataset, loaded, evals: dict[str, Evaluation], run_id: str, key: str) -> dict[str, Any]:
     """What promotion reads: evaluation numbers plus the identity of the data and test window they hold for."""
     from factory.packaging.metadata import git_commit
@@ -113,6 +130,10 @@ def version_tags(dataset, loaded, evals: dict[str, Evaluation], run_id: str, key
     b = dataset.split.boundaries
     ts = dataset.bars["timestamp"]
     tags: dict[str, Any] = {f"{p}_{k}": v for p, ev in evals.items() for k, v in ev.metrics.items()}
+    for p, ev in evals.items():
+        # The deflated champion comparison (factory.jobs.promote) works on the per-bar Sharpe and its sample size:
+        # the annualised number hides how many bars it rests on.
+        tags[f"{p}_sharpe_per_bar"], tags[f"{p}_n_bars"] = per_bar_sharpe(ev.backtest.pnl)
     tags.update({
         "factory_model": key,
         "contract": dataset.config.contract,
@@ -172,7 +193,9 @@ def _log_and_register(tc: TrainConfig, name: str, loaded, dataset, bundle, evals
         run_id = run.info.run_id
         tags = version_tags(dataset, loaded, evals, run_id, tc.model_key)
         mlflow.set_tags({"factory.entry_point": "train", "factory.contract": tc.pipeline.contract,
-                         "factory.model": tc.model_key, "factory.data_sha256": loaded.sha256})
+                         "factory.model": tc.model_key, "factory.data_sha256": loaded.sha256,
+                         "factory.metrics.val": SELECTION_NOTE, "factory.metrics.test": HELDOUT_NOTE,
+                         "mlflow.note.content": RUN_NOTE.format(key=tc.model_key, contract=tc.pipeline.contract)})
         params = tc.params()
         params.update({"data.source": loaded.source, "data.sha256": loaded.sha256, "registry.name": name})
         # `mlflow run` has already logged the entry point's own parameters; MLflow refuses to change a param.

@@ -32,8 +32,13 @@ SUMMARY_ROWS = (
     ("brier", "Brier score", "{:.4f}"),
 )
 PARTS = ("val", "test")
+# Column headers of the parts: validation numbers chose the model (early stopping, calibration), so they are
+# selection metrics and never presented as out-of-sample; the test split is the held-out one.
+PART_LABELS = {"val": "Selection (validation: in-sample for model choice)", "test": "Held-out test"}
 # Rows shown even without a value ("n/a"): the summary every version description promises.
 ALWAYS_SHOWN = ("net_sharpe", "win_rate", "max_drawdown_usd", "pbo", "dsr")
+# Numbers of the model choice across the CPCV leaderboard, not of one split: plain `pbo` / `dsr` version tags.
+OVERFITTING_ROWS = ("pbo", "dsr")
 
 
 class RegistryError(FactoryError):
@@ -72,17 +77,31 @@ def format_value(value: Any, fmt: str) -> str:
 
 
 def description_table(tags: dict[str, Any], title: str = "") -> str:
-    """Markdown table of the evaluation numbers found in ``tags`` (validation and test columns)."""
+    """Markdown tables of the evaluation numbers found in ``tags``: selection (validation) and held-out test
+    columns, then PBO / DSR of the model choice from the CPCV leaderboard (``pbo`` / ``dsr`` tags)."""
     lines = [f"**{title}**", ""] if title else []
-    lines += ["| Metric | Validation | Test |", "|---|---:|---:|"]
+    lines += [f"| Metric | {PART_LABELS['val']} | {PART_LABELS['test']} |", "|---|---:|---:|"]
     for suffix, label, fmt in SUMMARY_ROWS:
+        if suffix in OVERFITTING_ROWS:
+            continue
         if suffix not in ALWAYS_SHOWN and not any(f"{p}_{suffix}" in tags for p in PARTS):
             continue
         cells = [format_value(tags.get(f"{p}_{suffix}"), fmt) for p in PARTS]
         lines.append(f"| {label} | {cells[0]} | {cells[1]} |")
+    lines += ["", "| Model choice (CPCV leaderboard) | Value |", "|---|---:|"]
+    for suffix, label, fmt in SUMMARY_ROWS:
+        if suffix in OVERFITTING_ROWS:
+            value = format_value(tags.get(suffix), fmt)
+            if value == "n/a":
+                value = f"n/a (run `factory evaluate --models {tags.get('factory_model', '<key>')}` on the same data)"
+            lines.append(f"| {label} | {value} |")
+    if tags.get("pbo_n_models") or tags.get("pbo_run_id"):
+        lines += ["", f"Leaderboard: {tags.get('pbo_n_models', '?')} models compared "
+                      f"(run {tags.get('pbo_run_id', '?')})"]
     window = [tags.get(k) for k in ("test_start", "test_end")]
     if all(window):
-        lines += ["", f"Test window: {window[0]} to {window[1]} (data sha256 {str(tags.get('data_sha256', ''))[:12]})"]
+        lines += ["", f"Test window: {window[0]} to {window[1]} "
+                      f"(held out; data sha256 {str(tags.get('data_sha256', ''))[:12]})"]
     return "\n".join(lines)
 
 

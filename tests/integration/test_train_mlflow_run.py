@@ -117,11 +117,14 @@ def test_version_carries_evaluation_tags_and_table(trained, tracking):
 
 def test_promote_entry_point(trained, tracking, workdir):
     gates = workdir / "gates.yaml"
-    gates.write_text("promotion:\n  champion: {min_net_sharpe: null, min_trades: 0}\n")
+    # A freshly trained version has no leaderboard `pbo` / `dsr` tags: those gates are switched off here explicitly.
+    gates.write_text("promotion:\n  champion: {min_net_sharpe: null, min_trades: 0, max_pbo: null, min_dsr: null}\n")
     res = _mlflow_run(workdir, "promote", name="mes-lightgbm", version=1, alias="champion", config=gates)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     mv = tracking.get_model_version("mes-lightgbm", "1")
     assert mv.aliases == ["champion"] and mv.current_stage == "Production"
+    assert f"gates off: min_net_sharpe, max_pbo, min_dsr (switched off by {gates})" in res.stdout
+    assert f"- max_pbo: switched off by {gates}" in mv.description
 
 
 def test_bad_config_fails_before_any_run(tmp_path):
