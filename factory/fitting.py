@@ -156,10 +156,9 @@ def segment(dataset, part: str) -> np.ndarray:
 
 def trade_signals(dataset, bundle, outputs: pd.DataFrame, rows: np.ndarray):
     """Backtest the bundle's signal over bar ``rows`` with the dataset's backtest settings, the labels' barriers
-    (:class:`~factory.evaluation.backtest.BacktestConfig`) and the bundle's costs, annualised with the whole
-    dataset's bar rate."""
+    (:class:`~factory.evaluation.backtest.BacktestConfig`) and the bundle's costs, annualised with the window's own
+    bar rate (so a window scores the same inside its dataset or cut out as a file of its own)."""
     from factory.evaluation.backtest import backtest, position_sizes
-    from factory.evaluation.performance import bars_per_year
 
     config = dataset.config.backtest
     window = dataset.bars.iloc[rows[0]:rows[-1] + 1]
@@ -170,7 +169,7 @@ def trade_signals(dataset, bundle, outputs: pd.DataFrame, rows: np.ndarray):
     signal = outputs["signal"].to_numpy()
     size = position_sizes(outputs[["prob_down", "prob_flat", "prob_up"]].to_numpy(), signal, config)
     return backtest(window, signal, bundle.horizon_bars, bundle.cost_model, barriers=offsets, size=size,
-                    config=config, rate=bars_per_year(dataset.bars["timestamp"]))
+                    config=config)
 
 
 def evaluate(dataset, bundle, rows, samples=None, part: str = "test") -> Evaluation:
@@ -204,7 +203,7 @@ def evaluate(dataset, bundle, rows, samples=None, part: str = "test") -> Evaluat
     metrics["n_samples"] = float(len(y))
     metrics["signal_long_share"] = float(np.mean(outputs["signal"] == 1))
     metrics["signal_short_share"] = float(np.mean(outputs["signal"] == -1))
-    regimes = regime_table(dataset, rows, bt.pnl, bt.position, bars_per_year(bars["timestamp"]))
+    regimes = regime_table(dataset, rows, bt.pnl, bt.position, bars_per_year(bars["timestamp"].iloc[rows]))
     for r in regimes.itertuples():
         if r.kind != "hmm":  # HMM states are in the table; the flat metrics keep the named regimes
             metrics[f"net_sharpe_{r.kind}_{r.regime}"] = r.net_sharpe

@@ -69,6 +69,8 @@ class HeldoutDataset:
     labels: pd.DataFrame
     sample_rows: np.ndarray
     regimes: pd.DataFrame
+    config: Any = None  # the version's PipelineConfig (its backtest settings)
+    barrier_definition: Any = None  # the version's label barriers (the backtest's exits)
 
 
 @dataclass
@@ -149,7 +151,9 @@ def build_heldout_dataset(bars: pd.DataFrame, bundle, label_config: dict[str, An
     label_cost = bundle.cost_model if label_config.get("include_costs", True) else CostModel.zero()
     labels = triple_barrier_labels(bars, float(label_config["k_up"]), float(label_config["k_down"]),
                                    int(label_config["horizon"]), cost_model=label_cost,
-                                   atr_window=int(label_config["atr_window"]), path=label_config["path"])
+                                   atr_window=int(label_config["atr_window"]), path=label_config["path"],
+                                   # versions from before the entry setting entered at the signal bar's close
+                                   entry=label_config.get("entry", "close"))
     regimes = features.filter(like=HMM_PREFIX).astype(np.float64).reset_index(drop=True)
     # Terciles of this file's realised volatility (the training terciles are not stored; see the module docstring).
     regimes["vol_regime"] = volatility_regime(bars, pipeline.regimes.vol_window, None)
@@ -158,7 +162,12 @@ def build_heldout_dataset(bars: pd.DataFrame, bundle, label_config: dict[str, An
     feat_ok = np.isfinite(features.to_numpy()).all(axis=1)
     # A labelled bar counts once the model can read its whole input (the bundle's lookback, window included).
     sample_rows = np.flatnonzero((np.arange(len(bars)) >= bundle.lookback) & (t1 >= 0) & feat_ok)
-    return HeldoutDataset(bars, features, labels, sample_rows, regimes)
+    from factory.labels.barriers import BarrierDefinition
+
+    barriers = BarrierDefinition(float(label_config["k_up"]), float(label_config["k_down"]),
+                                 int(label_config["horizon"]), int(label_config["atr_window"]),
+                                 float(label_cost.round_trip_points))
+    return HeldoutDataset(bars, features, labels, sample_rows, regimes, pipeline, barriers)
 
 
 def _overlap(bars: pd.DataFrame, sha256: str, meta: dict[str, Any]) -> int:
