@@ -17,9 +17,9 @@ Protocol (no MLflow here; :mod:`factory.jobs.evaluate` logs what this returns):
    the next group's first sample), scored on its own samples, backtested with the contract's costs.
 5. **Paths.** :meth:`CombinatorialPurgedCV.paths` picks, for each path, one split per group; the groups'
    per-bar net P&L concatenated in time order is that path's out-of-sample P&L. Its Sharpe is annualised with
-   the *whole dataset's* bar rate: a path is a concatenation of stretches, and the rate of its own timestamps
-   would count the jumps between stretches (none here, groups are adjacent, but a path is not one backtest)
-   differently from the dataset's; one rate keeps every path and every model on the same scale.
+   the *whole dataset's* bar rate, as :mod:`factory.evaluation.performance` prescribes for concatenated
+   stretches: a path's groups come from different splits' backtests, and one rate for every path and every
+   model keeps their Sharpe ratios on one scale, whatever stretches (and gaps) a path is made of.
 
 Columns: ``net_sharpe_mean`` / ``net_sharpe_std`` across paths; ``win_rate`` (winning trades / trades, pooled
 over paths), ``n_trades`` and ``max_drawdown_usd`` (means over paths; ``max_drawdown_usd_worst`` the worst
