@@ -190,6 +190,21 @@ def split_dataset(folder: str, index: int):
 
 def run_model(job: ModelJob) -> ModelRun:
     """Fit and test one model on every split of the prepared context (what a worker runs)."""
+    import os
+
+    # Per-epoch bars of many fits would bury the leaderboard's own progress bar.
+    previous = os.environ.get("FACTORY_PROGRESS")
+    os.environ["FACTORY_PROGRESS"] = "0"
+    try:
+        return _run_model(job)
+    finally:
+        if previous is None:
+            os.environ.pop("FACTORY_PROGRESS", None)
+        else:
+            os.environ["FACTORY_PROGRESS"] = previous
+
+
+def _run_model(job: ModelJob) -> ModelRun:
     import warnings
 
     from factory.fitting import evaluate, fit_bundle, regime_labels
@@ -265,8 +280,9 @@ def evaluate_models(dataset, models: dict[str, dict[str, Any]], training=None, *
     with tempfile.TemporaryDirectory(dir=workdir) as tmp, \
             tqdm(total=len(plan.splits) + len(jobs), desc="leaderboard", unit="step", disable=not progress,
                  dynamic_ncols=True) as bar:
-        bar.set_postfix_str("fitting split inputs")
-        prepare_context(dataset, plan, tmp, bar)
+        if jobs:
+            bar.set_postfix_str("fitting split inputs")
+            prepare_context(dataset, plan, tmp, bar)
         items = [ModelJob(k, models[k], training, tmp) for k in jobs]
         bar.set_postfix_str(f"{len(items)} model(s)")
         for job, result in executor.map(run_model, items):

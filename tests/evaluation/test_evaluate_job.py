@@ -61,7 +61,7 @@ def test_evaluate_job_logs_runs_artifacts_and_tags(tracking, tmp_path):
     v_old, v_new, v_other = _register_versions("mes-logistic", [sha, sha, "0" * 64])
 
     result = run_evaluate("logistic,lightgbm,xgboost", data=str(data), config_file=str(config), n_groups=4,
-                          n_test_groups=2, workers=2, progress=False, echo=lambda *_: None)
+                          n_test_groups=2, workers=1, progress=False, echo=lambda *_: None)
 
     c = mlflow.MlflowClient()
     parent = c.get_run(result.run_id)
