@@ -257,6 +257,7 @@ def evaluate_models(dataset, models: dict[str, dict[str, Any]], training=None, *
     from factory.fitting import first_sample_row
     from factory.models import create_model
     from factory.train_config import TrainingConfig
+    from factory.validation.splits import check_embargo
 
     failed = dict(failed or {})
     if not models:
@@ -270,6 +271,8 @@ def evaluate_models(dataset, models: dict[str, dict[str, Any]], training=None, *
         try:
             m = create_model(key, **settings)
             m.preflight()  # what the model needs from outside (pretrained weights)
+            # A window longer than the embargo allows fails this model only, not the splits of the others.
+            check_embargo(dataset.config.split.embargo_bars, dataset.input_lookback, m.lookback)
             lookbacks[key], firsts[key] = int(m.lookback), first_sample_row(dataset, m)
         except Exception as exc:  # noqa: BLE001 - becomes the model's error row
             early[key] = exc

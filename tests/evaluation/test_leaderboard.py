@@ -21,8 +21,10 @@ def _settings():
     import yaml
 
     models = yaml.safe_load(SMALL_CONFIG.read_text())["models"]
-    # xgboost with a setting that does not validate: its row must hold the error, the others must not care.
-    return {"logistic": models["logistic"], "lightgbm": models["lightgbm"], "xgboost": {"n_estimators": -3}}
+    # xgboost with a setting that does not validate, and a window model whose window the embargo does not cover:
+    # their rows must hold the errors, the others must not care.
+    return {"logistic": models["logistic"], "lightgbm": models["lightgbm"], "xgboost": {"n_estimators": -3},
+            "toy_window": {"window": 500}}
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +58,7 @@ def test_table_columns_and_invariants(board, dataset):
 
     table = board.table
     assert set(COLUMNS + ["error"]) <= set(table.columns)
-    assert sorted(table["model"]) == ["lightgbm", "logistic", "xgboost"]  # one row per model
+    assert sorted(table["model"]) == ["lightgbm", "logistic", "toy_window", "xgboost"]  # one row per model
     assert any(c.startswith("sharpe_volatility_") for c in table.columns)
     assert any(c.startswith("sharpe_hmm_") for c in table.columns)
     ok = table[table["error"] == ""]
@@ -96,12 +98,15 @@ def test_paths_use_each_group_from_a_split_that_tested_it(board):
     assert used == sorted((sp.index, g) for sp in plan.splits for g in sp.test_groups)
 
 
-def test_failing_model_gets_an_error_row(board):
-    row = board.table.set_index("model").loc["xgboost"]
-    assert "n_estimators" in row["error"]
-    assert np.isnan(row["net_sharpe_mean"]) and np.isnan(row["pbo"])
-    assert (board.table.set_index("model").loc[["logistic", "lightgbm"], "error"] == "").all()
-    assert board.table["model"].iloc[-1] == "xgboost"  # failed rows last
+def test_failing_models_get_error_rows(board, dataset):
+    table = board.table.set_index("model")
+    assert "n_estimators" in table.loc["xgboost", "error"]
+    assert "embargo" in table.loc["toy_window", "error"].lower()
+    assert table.loc[["xgboost", "toy_window"], ["net_sharpe_mean", "pbo", "dsr"]].isna().all().all()
+    assert (table.loc[["logistic", "lightgbm"], "error"] == "").all()
+    assert set(board.table["model"].iloc[-2:]) == {"xgboost", "toy_window"}  # failed rows last
+    # the failed window model does not move the shared splits' first row (tabular models start at the lookback)
+    assert board.plan.stretches[0][0] == dataset.sample_rows[0]
 
 
 def test_fit_and_validation_rows_are_clear_of_every_test_group(board, dataset):
