@@ -103,6 +103,30 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    import os
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    if args.model_uri:
+        # One registered version on a file: a separate job (imported only when asked for).
+        from factory.jobs.evaluate_version import run_evaluate_version
+
+        run_evaluate_version(model_uri=args.model_uri, data=args.data or None, contract=args.contract,
+                             config_file=args.config or None, tz=args.tz or None)
+        return 0
+    from factory.jobs.evaluate import run_evaluate
+
+    result = run_evaluate(args.models, data=args.data or None, contract=args.contract,
+                          config_file=args.config or None, tz=args.tz or None, workers=args.workers,
+                          n_groups=args.groups, n_test_groups=args.test_groups, progress=not args.quiet)
+    cols = ["model", "net_sharpe_mean", "net_sharpe_std", "win_rate", "n_trades", "pbo", "dsr", "error"]
+    print(result.table[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if result.pbo_reason:
+        print(f"pbo: {result.pbo_reason}")
+    print(f"run_id: {result.run_id}")
+    return 0
+
+
 def _cmd_promote(args: argparse.Namespace) -> int:
     from factory.jobs.promote import promote
 
@@ -234,6 +258,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--registered-name", default=None, help="registry name; default <contract>-<model>, lower case")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="CPCV leaderboard of several models on one dataset (or one registered "
+                       "version on a file)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--models", default="all", help="'all' or comma-separated registry keys, e.g. lightgbm,tcn")
+    which.add_argument("--model-uri", default=None, help="evaluate one registered version, e.g. "
+                       "models:/mes-lightgbm@champion")
+    p.add_argument("--data", default=None, help="bars file (CSV/Parquet); default: the embedded synthetic sample")
+    p.add_argument("--contract", default="MES")
+    p.add_argument("--config", default=None, help="YAML with pipeline:, models: and training: sections")
+    p.add_argument("--tz", default=None)
+    p.add_argument("--workers", type=int, default=None, help="model processes; default min(cores, models)")
+    p.add_argument("--groups", type=int, default=None, help="CPCV groups (default 6)")
+    p.add_argument("--test-groups", type=int, default=None, help="CPCV test groups per split (default 2)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("promote", help="move an alias (champion/challenger) to a model version, if it passes the gates")
     p.add_argument("--name", required=True, help="registered model name, e.g. mes-lightgbm")

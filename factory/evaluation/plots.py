@@ -175,3 +175,56 @@ def training_curve_plot(history: list[dict], path: str | Path, best_epoch: int |
     ax.set_title(title or "Training curve")
     ax.legend(fontsize=8)
     return _save(fig, plt, path)
+
+
+def _naive_utc(timestamps) -> np.ndarray:
+    return pd.DatetimeIndex(pd.Series(timestamps)).tz_convert("UTC").tz_localize(None).to_numpy()
+
+
+def path_band_plot(timestamps, path_pnl: dict[str, np.ndarray], path: str | Path, title: str = "") -> Path:
+    """Per model, the mean equity over CPCV paths with the band of the paths' min and max (``path_pnl[key]``
+    is ``(n_paths, T)`` net USD per bar)."""
+    plt = _plt()
+    t = _naive_utc(timestamps)
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    for key, pnl in path_pnl.items():
+        eq = np.cumsum(np.asarray(pnl, dtype=np.float64), axis=1)
+        line, = ax.plot(t, eq.mean(axis=0), lw=1, label=f"{key} (mean final {eq[:, -1].mean():,.0f} USD)")
+        ax.fill_between(t, eq.min(axis=0), eq.max(axis=0), color=line.get_color(), alpha=0.15, lw=0)
+    ax.axhline(0, color="0.5", lw=0.8)
+    ax.set_ylabel("net P&L, USD per contract")
+    ax.set_title(title or "CPCV equity: mean over paths, band = min/max across paths")
+    ax.legend(fontsize=7)
+    return _save(fig, plt, path)
+
+
+def drawdown_plot(timestamps, pnl: dict[str, np.ndarray], path: str | Path, title: str = "") -> Path:
+    """Drawdown (USD below the running peak) of each model's per-bar P&L series."""
+    plt = _plt()
+    t = _naive_utc(timestamps)
+    fig, ax = plt.subplots(figsize=(11, 3.8))
+    for key, x in pnl.items():
+        eq = np.cumsum(np.asarray(x, dtype=np.float64))
+        peak = np.maximum.accumulate(np.maximum(eq, 0.0))
+        ax.plot(t, eq - peak, lw=0.9, label=key)
+    ax.set_ylabel("drawdown, USD per contract")
+    ax.set_title(title or "Drawdown")
+    ax.legend(fontsize=7)
+    return _save(fig, plt, path)
+
+
+def regime_heatmap_plot(table: pd.DataFrame, path: str | Path, title: str = "") -> Path:
+    """Models (rows) x regimes (columns) heatmap of annualised net Sharpe, values written in the cells."""
+    plt = _plt()
+    values = table.to_numpy(dtype=np.float64)
+    lim = float(np.nanmax(np.abs(values))) if np.isfinite(values).any() else 1.0
+    fig, ax = plt.subplots(figsize=(1.1 * values.shape[1] + 3, 0.45 * values.shape[0] + 2))
+    ax.imshow(np.nan_to_num(values), cmap="RdYlGn", vmin=-lim, vmax=lim, aspect="auto")
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            ax.text(j, i, "n/a" if not np.isfinite(values[i, j]) else f"{values[i, j]:.1f}", ha="center",
+                    va="center", fontsize=7)
+    ax.set_xticks(range(values.shape[1]), [str(c) for c in table.columns], rotation=45, ha="right", fontsize=7)
+    ax.set_yticks(range(values.shape[0]), [str(i) for i in table.index], fontsize=8)
+    ax.set_title(title or "Net Sharpe by regime (mean over CPCV paths)")
+    return _save(fig, plt, path)

@@ -220,3 +220,43 @@ def transition_stage(name: str, version: int | str, stage: str, mlflow_client=No
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         c.transition_model_version_stage(name, str(version), stage, archive_existing_versions=False)
+
+
+def latest_version_with_data(name: str, data_sha256: str, mlflow_client=None):
+    """The newest version of ``name`` whose ``data_sha256`` tag equals ``data_sha256``, or ``None`` (also when
+    the registered model does not exist)."""
+    from mlflow.exceptions import MlflowException
+
+    c = mlflow_client or client()
+    try:
+        versions = c.search_model_versions(f"name = '{name}'")
+    except MlflowException:
+        return None
+    matching = [v for v in versions if (v.tags or {}).get("data_sha256") == data_sha256]
+    return max(matching, key=lambda v: int(v.version)) if matching else None
+
+
+def write_overfitting_tags(contract: str, scores: dict[str, dict[str, float]], data_sha256: str, run_id: str,
+                           n_models: int, mlflow_client=None) -> dict[str, str]:
+    """Write a leaderboard's PBO and DSR on the registered versions trained on the same data.
+
+    For each key of ``scores`` (``{key: {"pbo": ..., "dsr": ...}}``) the latest version of
+    ``registered_name(contract, key)`` tagged with ``data_sha256`` gets tags ``pbo``, ``dsr``, ``pbo_run_id``
+    and ``pbo_n_models``, and one line appended to its description. Returns ``{key: version}`` of the versions
+    written; keys without a matching version are skipped (nothing was trained on this data under that name).
+    """
+    c = mlflow_client or client()
+    written = {}
+    for key, s in scores.items():
+        name = registered_name(contract, key)
+        mv = latest_version_with_data(name, data_sha256, c)
+        if mv is None:
+            continue
+        set_version_tags(name, mv.version, {"pbo": float(s["pbo"]), "dsr": float(s["dsr"]), "pbo_run_id": run_id,
+                                            "pbo_n_models": int(n_models)}, c)
+        line = (f"CPCV leaderboard run {run_id}: PBO {format_value(s['pbo'], '{:.3f}')} across {n_models} models, "
+                f"DSR {format_value(s['dsr'], '{:.3f}')}.")
+        text = (mv.description or "").rstrip()
+        c.update_model_version(name, mv.version, description=f"{text}\n\n{line}" if text else line)
+        written[key] = str(mv.version)
+    return written

@@ -1,0 +1,125 @@
+"""`mlflow run . -e evaluate -P models=all` / `factory evaluate --models lightgbm,tcn`: the CPCV leaderboard.
+
+Steps (configuration and data fail before MLflow is touched):
+
+1. resolve each model's settings (:func:`factory.train_config.load_train_config`; an unknown key lists the
+   known ones) and the shared pipeline settings, with barrier tuning off (see
+   :mod:`factory.evaluation.leaderboard`);
+2. build the dataset once (``load_bars`` + ``build_dataset``);
+3. :func:`factory.evaluation.leaderboard.evaluate_models`: every model on the same CPCV splits, through one
+   executor (processes when ``workers`` > 1);
+4. one parent run ``evaluate-<contract>`` with the leaderboard (CSV, Markdown, HTML) and plots, one nested child
+   run per model (metrics, per-regime table, per-path Sharpe, calibration and confusion plots; a failed model's
+   child run holds its error and ends FAILED);
+5. PBO and DSR written on the registered versions trained on the same data
+   (:func:`factory.packaging.registry.write_overfitting_tags`).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass
+class EvaluateResult:
+    run_id: str
+    table: pd.DataFrame
+    child_run_ids: dict[str, str]
+    tagged_versions: dict[str, str]  # key -> registered version that received pbo / dsr
+    pbo_reason: str
+
+
+def parse_models(models: str | list[str] | None) -> list[str]:
+    """``"all"`` (every registered key), or a comma-separated list; unknown keys fail listing the known ones."""
+    from factory.errors import ConfigError
+    from factory.models import get_model_class, list_models
+
+    if models is None or (isinstance(models, str) and models.strip().lower() in ("", "all")):
+        return list_models()
+    items = models.split(",") if isinstance(models, str) else list(models)
+    keys = list(dict.fromkeys(k.strip() for k in items if k.strip()))
+    if not keys:
+        raise ConfigError("no model keys given: pass 'all' or a comma-separated list such as lightgbm,tcn")
+    for k in keys:
+        get_model_class(k)  # raises UnknownModelError naming the known keys
+    return keys
+
+
+def run_evaluate(models: str | list[str] | None = "all", data: str | None = None, contract: str | None = None,
+                 config_file: str | None = None, tz: str | None = None, workers: int | None = None,
+                 n_groups: int | None = None, n_test_groups: int | None = None, progress: bool = True,
+                 executor=None, echo=print) -> EvaluateResult:
+    """Build the leaderboard and log it; see the module docstring."""
+    from factory.data.loading import load_bars
+    from factory.dataset import build_dataset
+    from factory.evaluation import leaderboard as lbm
+    from factory.evaluation.executor import make_executor
+    from factory.train_config import load_train_config
+
+    keys = parse_models(models)
+    from factory.errors import FactoryError
+
+    configs, failed = {}, {}
+    for k in keys:
+        try:
+            configs[k] = load_train_config(k, config_file, contract, tz)
+        except FactoryError as exc:  # one model's bad settings make its error row, not the others' failure
+            failed[k] = exc
+    if not configs:
+        raise next(iter(failed.values()))
+    first = next(iter(configs.values()))
+    pipeline = first.pipeline
+    labels = pipeline.labels.model_copy(update={"tuning": pipeline.labels.tuning.model_copy(update={"enabled": False})})
+    pipeline = pipeline.model_copy(update={"labels": labels})
+    loaded = load_bars(data, pipeline)
+    dataset = build_dataset(loaded.bars, pipeline, progress=progress)
+    groups = n_groups or lbm.DEFAULT_GROUPS
+    tests = n_test_groups or lbm.DEFAULT_TEST_GROUPS
+    echo(f"dataset: {len(dataset.bars):,} bars, {len(dataset.sample_rows):,} samples; CPCV {groups} groups, "
+         f"{tests} test groups; {len(keys)} model(s)")
+    settings = {k: tc.model.model_dump(mode="json") for k, tc in configs.items()}
+    executor = executor or make_executor(workers, len(configs))
+    board = lbm.evaluate_models(dataset, settings, first.training, executor=executor, n_groups=groups,
+                                n_test_groups=tests, progress=progress, failed=failed)
+    return _log(board, dataset, loaded, pipeline.contract, keys, echo)
+
+
+def _log(board, dataset, loaded, contract: str, keys: list[str], echo) -> EvaluateResult:
+    import mlflow
+
+    from factory.jobs.evaluate_log import log_artifacts, log_child
+    from factory.packaging.registry import write_overfitting_tags
+
+    table = board.table
+    ok = table[table["error"] == ""]
+    with mlflow.start_run(run_name=f"evaluate-{contract}") as parent:
+        run_id = parent.info.run_id
+        mlflow.set_tags({"factory.entry_point": "evaluate", "factory.contract": contract,
+                         "factory.data_sha256": loaded.sha256, "factory.models": ",".join(keys)})
+        if board.pbo_reason:
+            mlflow.set_tag("pbo_undefined", board.pbo_reason)
+        logged = mlflow.get_run(run_id).data.params
+        params = {"data.source": loaded.source, "data.sha256": loaded.sha256, "cpcv.n_groups": board.plan.n_groups,
+                  "cpcv.n_test_groups": board.plan.n_test_groups, "cpcv.n_paths": board.plan.n_paths,
+                  "split.purge_bars": dataset.config.split.purge_bars,
+                  "split.embargo_bars": dataset.config.split.embargo_bars, "labels.tuning": "off"}
+        mlflow.log_params({k: v for k, v in params.items() if k not in logged})
+        summary = {"n_models": float(len(keys)), "n_failed": float(len(board.errors)),
+                   "n_paths": float(board.plan.n_paths)}
+        if np.isfinite(board.pbo):
+            summary["pbo"] = float(board.pbo)
+        mlflow.log_metrics(summary)
+        children = {k: log_child(board, k, run_id) for k in table["model"]}
+        with tempfile.TemporaryDirectory() as tmp:
+            log_artifacts(board, Path(tmp))
+            mlflow.log_artifacts(tmp)
+    scores = {r.model: {"pbo": r.pbo, "dsr": r.dsr} for r in ok.itertuples()}
+    written = write_overfitting_tags(contract, scores, loaded.sha256, run_id, len(ok))
+    for key, version in written.items():
+        echo(f"tagged {key} version {version} with pbo / dsr")
+    return EvaluateResult(run_id, table, children, written, board.pbo_reason)
