@@ -8,7 +8,9 @@ what a label definition fixes (``k_up``, ``k_down``, the horizon, the ATR window
 price points, zero when the labels exclude costs); the model bundle saves it as JSON and recomputes the widths
 from the request's bars at serving time with the same code the training run used.
 
-Widths are log returns from the close at t: ``up_t = ln(U_t / C_t)`` and ``down_t = ln(C_t / L_t)`` (``inf``
+Widths are log returns from the close at t: ``up_t = ln(U_t / C_t)`` and ``down_t = ln(C_t / L_t)`` with the
+levels placed around ``C_t`` (the labels enter at the next bar's open, which is not known at t; the close is
+its estimate, so a width is the labels' barrier distance ``(k + c) ATR_t`` as a return from ``C_t``) (``inf``
 when the lower barrier is at or below zero), NaN during the ATR's warm-up. They depend on bars
 ``t - lookback .. t`` only (the ATR's bounded memory).
 """

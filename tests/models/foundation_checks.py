@@ -55,10 +55,11 @@ def check_probabilities_from_a_known_forecast(key: str, monkeypatch):
 
 
 def check_barriers_are_the_labels(key: str):
-    """The widths the model reads are ln(U/C) and ln(C/L) of the labels' own barriers (same ATR, k, costs)."""
+    """The widths the model reads are the labels' own barrier distances (same ATR, k, costs) as log returns from
+    the close at t: the labels enter at the next open, which is not known at t, so the close stands for it."""
     from factory.contracts import get_contract
     from factory.data.synth import generate_bars
-    from factory.labels import triple_barrier_labels
+    from factory.labels import entry_prices, triple_barrier_labels
     from factory.models.views import model_input
 
     bars = generate_bars(600, seed=3)
@@ -66,13 +67,17 @@ def check_barriers_are_the_labels(key: str):
     lab = triple_barrier_labels(bars, 1.5, 2.5, 9, cost_model=cost, atr_window=14)
     definition = BarrierDefinition(1.5, 2.5, 9, 14, cost.round_trip_points)
     model = new(key)
-    rows = np.arange(200, 600)
+    rows = np.arange(200, 599)  # the last bar has no next open, so no label barrier to compare with
     view = model_input(model, pd.DataFrame(index=range(600)), bars["close"].to_numpy(), rows,
                        barriers=definition.widths(bars))
     up, down = view.barriers_at()
     close = bars["close"].to_numpy()[rows]
-    np.testing.assert_array_equal(up, np.log(lab["upper"].to_numpy()[rows] / close))
-    np.testing.assert_array_equal(down, np.log(close / lab["lower"].to_numpy()[rows]))
+    entry = entry_prices(bars)[rows]
+    np.testing.assert_allclose(up, np.log((close + lab["upper"].to_numpy()[rows] - entry) / close), rtol=1e-12)
+    np.testing.assert_allclose(down, np.log(close / (close - (entry - lab["lower"].to_numpy()[rows]))), rtol=1e-12)
+    # With a close entry the labels' barriers are exactly the widths' levels.
+    closed = triple_barrier_labels(bars, 1.5, 2.5, 9, cost_model=cost, atr_window=14, entry="close")
+    np.testing.assert_array_equal(up, np.log(closed["upper"].to_numpy()[rows] / close))
     assert view.horizon == 9
     with pytest.raises(Exception, match="barrier"):
         model_input(model, pd.DataFrame(index=range(600)), bars["close"].to_numpy(), rows)
