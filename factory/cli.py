@@ -118,7 +118,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     result = run_evaluate(args.models, data=args.data or None, contract=args.contract,
                           config_file=args.config or None, tz=args.tz or None, workers=args.workers,
-                          n_groups=args.groups, n_test_groups=args.test_groups, progress=not args.quiet)
+                          n_groups=args.groups, n_test_groups=args.test_groups, progress=not args.quiet,
+                          controls=args.controls)
     cols = ["model", "net_sharpe_mean", "net_sharpe_std", "win_rate", "n_trades", "pbo", "dsr", "error"]
     print(result.table[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if result.pbo_reason:
@@ -272,6 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None, help="model processes; default min(cores, models)")
     p.add_argument("--groups", type=int, default=None, help="CPCV groups (default 6)")
     p.add_argument("--test-groups", type=int, default=None, help="CPCV test groups per split (default 2)")
+    p.add_argument("--controls", choices=["none", "shuffled"], default="none",
+                   help="shuffled: add each model fitted on permuted labels as a null trial (<key>:shuffled)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_evaluate)
 

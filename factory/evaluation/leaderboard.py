@@ -44,6 +44,18 @@ from factory.errors import FactoryError
 DEFAULT_GROUPS = 6
 DEFAULT_TEST_GROUPS = 2
 DEFAULT_VAL_FRAC = 0.2
+# A leaderboard row named "<key>:shuffled" is a permutation control: the model <key> fitted on labels permuted
+# within each split's fitting and validation samples (factory.fitting.fit_bundle's shuffle_labels_seed). It can
+# learn nothing real, so it is a null trial for PBO and DSR, and a judge that rates it well is broken.
+CONTROL_SUFFIX = ":shuffled"
+CONTROL_SEED = 1_000_003
+
+
+def model_key(name: str) -> tuple[str, bool]:
+    """``(registry key, is a shuffled-label control)`` of a leaderboard row name."""
+    if name.endswith(CONTROL_SUFFIX):
+        return name[: -len(CONTROL_SUFFIX)], True
+    return name, False
 
 
 @dataclass
@@ -214,13 +226,15 @@ def _run_model(job: ModelJob) -> ModelRun:
     _, plan = _context(job.folder)
     run = ModelRun(job.key)
     selection: dict[str, list[float]] = {}
+    key, control = model_key(job.key)
     for sp in plan.splits:
         ds = split_dataset(job.folder, sp.index)
-        model = create_model(job.key, **job.settings)
+        model = create_model(key, **job.settings)
         run.members = list(getattr(getattr(model, "config", None), "members", None) or [])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # convergence chatter of tiny fits would drown the progress bar
-            bundle = fit_bundle(ds, model, sp.fit_rows, sp.val_rows, job.training)
+            bundle = fit_bundle(ds, model, sp.fit_rows, sp.val_rows, job.training,
+                                shuffle_labels_seed=CONTROL_SEED + sp.index if control else None)
             lo, hi = int(sp.val_rows[0]), int(sp.val_rows[-1]) + 1
             # Selection numbers only where the validation block is one stretch free of test bars.
             if not any(plan.stretches[g][0] < hi and lo < plan.stretches[g][1] for g in sp.test_groups):
@@ -269,7 +283,7 @@ def evaluate_models(dataset, models: dict[str, dict[str, Any]], training=None, *
     lookbacks, firsts, early = {}, {}, {}
     for key, settings in models.items():
         try:
-            m = create_model(key, **settings)
+            m = create_model(model_key(key)[0], **settings)
             m.preflight()  # what the model needs from outside (pretrained weights)
             # A window longer than the embargo allows fails this model only, not the splits of the others.
             check_embargo(dataset.config.split.embargo_bars, dataset.input_lookback, m.lookback)

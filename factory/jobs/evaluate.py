@@ -53,8 +53,13 @@ def parse_models(models: str | list[str] | None) -> list[str]:
 def run_evaluate(models: str | list[str] | None = "all", data: str | None = None, contract: str | None = None,
                  config_file: str | None = None, tz: str | None = None, workers: int | None = None,
                  n_groups: int | None = None, n_test_groups: int | None = None, progress: bool = True,
-                 executor=None, echo=print) -> EvaluateResult:
-    """Build the leaderboard and log it; see the module docstring."""
+                 executor=None, echo=print, controls: str | None = None) -> EvaluateResult:
+    """Build the leaderboard and log it; see the module docstring.
+
+    ``controls="shuffled"`` adds, for every model, a row ``<key>:shuffled``: the same model fitted on permuted
+    labels (:data:`factory.evaluation.leaderboard.CONTROL_SUFFIX`). Controls count as trials in PBO and DSR
+    and are never written on registered versions.
+    """
     from factory.data.loading import load_bars
     from factory.dataset import build_dataset
     from factory.evaluation import leaderboard as lbm
@@ -83,6 +88,12 @@ def run_evaluate(models: str | list[str] | None = "all", data: str | None = None
     echo(f"dataset: {len(dataset.bars):,} bars, {len(dataset.sample_rows):,} samples; CPCV {groups} groups, "
          f"{tests} test groups; {len(keys)} model(s)")
     settings = {k: tc.model.model_dump(mode="json") for k, tc in configs.items()}
+    controls = (controls or "none").strip().lower()
+    if controls not in ("none", "shuffled"):
+        raise FactoryError(f"controls must be 'none' or 'shuffled', got {controls!r}")
+    if controls == "shuffled":
+        settings.update({k + lbm.CONTROL_SUFFIX: v for k, v in list(settings.items())})
+        keys = [*keys, *(k + lbm.CONTROL_SUFFIX for k in keys if k in configs)]
     executor = executor or make_executor(workers, len(configs))
     board = lbm.evaluate_models(dataset, settings, first.training, executor=executor, n_groups=groups,
                                 n_test_groups=tests, progress=progress, failed=failed)
@@ -118,7 +129,10 @@ def _log(board, dataset, loaded, contract: str, keys: list[str], echo) -> Evalua
         with tempfile.TemporaryDirectory() as tmp:
             log_artifacts(board, Path(tmp))
             mlflow.log_artifacts(tmp)
-    scores = {r.model: {"pbo": r.pbo, "dsr": r.dsr} for r in ok.itertuples()}
+    from factory.evaluation.leaderboard import model_key
+
+    # Controls are trials of the judge, not versions anyone trained: their numbers stay in the leaderboard.
+    scores = {r.model: {"pbo": r.pbo, "dsr": r.dsr} for r in ok.itertuples() if not model_key(r.model)[1]}
     written = write_overfitting_tags(contract, scores, loaded.sha256, run_id, len(ok))
     for key, version in written.items():
         echo(f"tagged {key} version {version} with pbo / dsr")
