@@ -19,7 +19,14 @@ Measured in this run (best of ``--repeat`` after one untimed call, one process):
 * CPCV: :class:`factory.validation.cpcv.CombinatorialPurgedCV` (6 groups, 2 test groups, the default purge and
   embargo) splits and paths over the labels of the default pipeline on 100,000 bars.
 
-The issue's "CPCV leaderboard of the tabular models" is not measured: no leaderboard command exists yet.
+* leaderboard (``--leaderboard-models``, default ``logistic,lightgbm,xgboost``; ``none`` skips it): the wall time
+  of ``factory evaluate --models ...`` on the default data (100,000 bars, default model settings) with
+  ``--groups`` x ``--test-groups`` CPCV (default 4 x 2: 6 splits, 3 paths), in a fresh process
+  (``/usr/bin/time``-style: the whole command, dataset build and MLflow logging included, into a temporary
+  tracking store). Peer, same data and settings: one chronological ``fit_bundle`` + test ``evaluate`` per model
+  (what ``-e train`` fits), timed in this process; the ratio against ``n_splits`` such fits is the leaderboard's
+  overhead (per-split refits of scaling and HMM, paths, plots, runs) over the fits it cannot avoid.
+
 Figures, not tests: nothing here passes or fails.
 """
 
@@ -103,6 +110,9 @@ def main() -> int:
     ap.add_argument("--partitions", type=int, default=16)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--leaderboard-models", default="logistic,lightgbm,xgboost")
+    ap.add_argument("--groups", type=int, default=4)
+    ap.add_argument("--test-groups", type=int, default=2)
     args = ap.parse_args()
 
     from factory.contracts import get_contract
@@ -166,9 +176,63 @@ def main() -> int:
     res["cpcv"] = {"seconds": t_cv, "splits": len(folds), "paths": cv.n_paths, "samples": int(len(rows))}
     print(f"CPCV (6 groups, 2 test groups): {len(folds)} splits, {cv.n_paths} paths over {len(rows):,} samples "
           f"in {1e3 * t_cv:.0f} ms")
+    if args.leaderboard_models.strip().lower() != "none":
+        res["leaderboard"] = leaderboard(args.leaderboard_models, args.groups, args.test_groups)
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=2, default=float))
     return 0
+
+
+def leaderboard(models: str, groups: int, test_groups: int) -> dict:
+    """The evaluate command's wall time in a fresh process, against one chronological fit per model here."""
+    import subprocess
+    import tempfile
+    import warnings
+    from math import comb
+
+    from factory.data.default import default_bars
+    from factory.dataset import build_dataset
+    from factory.fitting import evaluate_part, fit_bundle
+    from factory.models import create_model
+    from factory.train_config import load_train_config
+
+    # The leaderboard's dataset: the default data and pipeline, barrier tuning off (as the evaluate job runs it).
+    pc = load_train_config("logistic").pipeline
+    pc = pc.model_copy(update={"labels": pc.labels.model_copy(update={
+        "tuning": pc.labels.tuning.model_copy(update={"enabled": False})})})
+    print("\nbuilding the default dataset (barrier tuning off) for the peer fits ...", flush=True)
+    ds = build_dataset(default_bars(), pc, progress=False)
+
+    keys = [k.strip() for k in models.split(",") if k.strip()]
+    fits = {}
+    for key in keys:
+        tc = load_train_config(key)
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            bundle = fit_bundle(ds, create_model(key, **tc.model.model_dump(mode="json")), training=tc.training)
+            evaluate_part(ds, bundle, "test")
+        fits[key] = time.perf_counter() - t0
+        print(f"peer: one chronological fit + test evaluation of {key}: {fits[key]:.1f} s", flush=True)
+    n_splits = comb(groups, test_groups)
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**__import__("os").environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp}/mlflow.db",
+               "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+        cmd = [sys.executable, "-m", "factory.cli", "evaluate", "--models", ",".join(keys), "--groups", str(groups),
+               "--test-groups", str(test_groups), "--quiet"]
+        print(f"\nleaderboard: {' '.join(cmd[2:])} ...", flush=True)
+        t0 = time.perf_counter()
+        out = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+    if out.returncode != 0:
+        print(out.stderr[-2000:])
+        raise SystemExit(f"evaluate failed with exit code {out.returncode}")
+    print(out.stdout.strip())
+    peer = n_splits * sum(fits.values())
+    print(f"leaderboard of {', '.join(keys)} ({groups} groups, {test_groups} test groups: {n_splits} splits) on "
+          f"100,000 bars: {wall:.0f} s wall; peer ({n_splits} x one fit + test evaluation per model) "
+          f"{peer:.0f} s, ratio {wall / peer:.2f}x")
+    return {"seconds": wall, "models": keys, "splits": n_splits, "peer_seconds": peer, "fit_seconds": fits}
 
 
 if __name__ == "__main__":

@@ -220,8 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--contract", default="MES")
     p.add_argument("--out", required=True, help="output .csv or .parquet")
     p.add_argument("--edge", choices=["none", "planted", "null"], default="none",
-                   help="planted: visible events followed by a drift that pays MES costs (a known answer); "
-                        "null: the same events announcing nothing (its null twin)")
+                   help="planted: visible events followed by a drift that pays MES costs (a known answer, "
+                        "judged with examples/known_answer.yaml); null: the same events announcing nothing")
     p.set_defaults(func=_cmd_data_synth)
 
     p = data.add_parser("resample", help="resample ticks or bars to time, volume or dollar bars")

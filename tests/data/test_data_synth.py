@@ -144,21 +144,21 @@ def test_default_bars_are_cached_copies():
 
 def test_planted_and_null_files_share_their_events(tmp_path):
     """The known-answer profile and its null twin: the same visible events, a drift only in the planted one."""
-    from factory.data.synth import plant_edge
+    from factory.data.synth import KNOWN_ANSWER, plant_edge
 
     base = generate_bars(6000, seed=3)
     planted = read_bars(synth_to_file(tmp_path / "p.csv", 6000, seed=3, edge="planted"))
     null = read_bars(synth_to_file(tmp_path / "n.csv", 6000, seed=3, edge="null"))
-    _, events = plant_edge(base, seed=3)
+    _, events = plant_edge(base, seed=3, **KNOWN_ANSWER)
     assert len(events) > 10
     rows, d = events["row"].to_numpy(), events["direction"].to_numpy()
     for bars in (planted, null):  # the events are visible in both: 8x volume, a close at the bar's extreme
         np.testing.assert_allclose(bars["volume"].to_numpy()[rows], 8 * base["volume"].to_numpy()[rows])
         extreme = np.where(d > 0, bars["high"].to_numpy()[rows], bars["low"].to_numpy()[rows])
         np.testing.assert_array_equal(extreme, bars["close"].to_numpy()[rows])
-    move = lambda b: b["close"].to_numpy()[rows + 20] - b["close"].to_numpy()[rows]  # noqa: E731
-    # 24 ticks = 6 points in the event's direction on average in the planted file, about nothing in the null
-    assert np.mean(d * (move(planted) - move(null))) == pytest.approx(6.0, abs=0.3)
+    move = lambda b: b["close"].to_numpy()[rows + 10] - b["close"].to_numpy()[rows]  # noqa: E731
+    # 48 ticks = 12 points in the event's direction over 10 bars in the planted file, nothing more in the null
+    assert np.mean(d * (move(planted) - move(null))) == pytest.approx(12.0, abs=0.3)
     assert abs(np.mean(d * move(null))) < 2.0
     with pytest.raises(Exception, match="edge must be one of"):
         synth_to_file(tmp_path / "x.csv", 100, edge="strong")

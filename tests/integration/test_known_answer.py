@@ -1,10 +1,12 @@
 """A known-answer test of the whole judge: a planted edge must be found and rated real, its null twin must not.
 
-The planted profile (:func:`factory.data.synth.plant_edge`): about one bar in 20 is an event (volume x 8, a close
-at the bar's high or low) followed by a drift of 48 ticks (12 MES points, $60 per contract against a $3.74 round
-trip) over the next 10 bars in the event's direction. The null twin is the same generator, seed and events with
-the drift switched off. Both go through ``run_evaluate`` (a real MLflow store) with logistic regression and
-LightGBM plus their shuffled-label controls on the same CPCV splits (4 groups, 2 test groups: 6 splits, 3 paths):
+The planted profile (``factory data synth --edge planted``, :data:`factory.data.synth.KNOWN_ANSWER`): about one bar
+in 20 is an event (volume x 8, a close at the bar's high or low) followed by a drift of 48 ticks (12 MES points,
+$60 per contract against a $3.74 round trip) over the next 10 bars in the event's direction. The null twin
+(``--edge null``) is the same generator, seed and events with the drift switched off. Both go through
+``run_evaluate`` (a real MLflow store) with ``examples/known_answer.yaml``, logistic regression and LightGBM plus
+their shuffled-label controls on the same CPCV splits (4 groups, 2 test groups: 6 splits, 3 paths), exactly as the
+README's example runs them:
 
 * planted: LightGBM finds the edge (net Sharpe across paths clearly above 0, DSR high), the controls lose money,
   and PBO over the four trials is low (the in-sample winner stays a winner out of sample);
@@ -14,6 +16,8 @@ LightGBM plus their shuffled-label controls on the same CPCV splits (4 groups, 2
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -21,16 +25,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow,
               pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")]
 
 N_BARS = 12_000
-PIPELINE = {
-    "features": {"higher_timeframes": ["15min"], "windows": [10, 20, 60], "band_windows": [20, 60],
-                 "stat_windows": [20, 60], "atr_periods": [5, 14, 60], "return_horizons": [1, 2, 5, 10, 30, 60],
-                 "macd": [[12, 26, 9]], "roc_periods": [20, 45], "cci_periods": [20], "oscillator_periods": [14],
-                 "ma_cross_pairs": [[10, 60]], "fracdiff_threshold": 0.001, "session_length": "5h"},
-    "regimes": {"n_states": 2, "n_iter": 10, "filter_lag": 60},
-    # The edge lasts 10 bars: labels on the same horizon, barriers the drift clears and noise mostly does not.
-    "labels": {"k_up": 1.5, "k_down": 1.5, "horizon": 10},
-    "split": {"embargo_bars": 400, "purge_bars": 25},
-}
+CONFIG = Path(__file__).resolve().parents[2] / "examples" / "known_answer.yaml"
 
 
 @pytest.fixture
@@ -45,21 +40,13 @@ def tracking(tmp_path, monkeypatch):
     mlflow.set_tracking_uri(None)
 
 
-def _leaderboard(tmp_path, move_ticks: int):
-    import yaml
-
-    from factory.data.io import write_bars
-    from factory.data.synth import generate_bars, plant_edge
+def _leaderboard(tmp_path, edge: str):
+    """What the README's example runs: `factory data synth --edge EDGE` bars, the example config, the controls."""
+    from factory.data.synth import synth_to_file
     from factory.jobs.evaluate import run_evaluate
-    from factory.models import get_model_class
 
-    bars, _ = plant_edge(generate_bars(N_BARS, seed=17), every=20, horizon=10, move_ticks=move_ticks, seed=3)
-    data = tmp_path / f"bars_{move_ticks}.parquet"
-    write_bars(bars, data)
-    config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump({"pipeline": PIPELINE, "models": {
-        k: get_model_class(k).get_test_params() for k in ("logistic", "lightgbm")}}))
-    result = run_evaluate("logistic,lightgbm", data=str(data), config_file=str(config), n_groups=4,
+    data = synth_to_file(tmp_path / f"{edge}.csv", N_BARS, seed=17, edge=edge)
+    result = run_evaluate("logistic,lightgbm", data=str(data), config_file=str(CONFIG), n_groups=4,
                           n_test_groups=2, workers=1, progress=False, controls="shuffled", echo=lambda *_: None)
     return result, result.table.set_index("model")
 
@@ -67,7 +54,7 @@ def _leaderboard(tmp_path, move_ticks: int):
 def test_planted_edge_is_found_and_its_null_twin_is_not(tracking, tmp_path):
     import mlflow
 
-    result, planted = _leaderboard(tmp_path, 48)
+    result, planted = _leaderboard(tmp_path, "planted")
     assert set(planted.index) == {"logistic", "lightgbm", "logistic:shuffled", "lightgbm:shuffled"}
     assert (planted["error"] == "").all()
     assert planted.loc["lightgbm", "net_sharpe_mean"] > 10
@@ -81,7 +68,7 @@ def test_planted_edge_is_found_and_its_null_twin_is_not(tracking, tmp_path):
     children = mlflow.search_runs(filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'")
     assert len(children) == 4
 
-    _, null = _leaderboard(tmp_path, 0)
+    _, null = _leaderboard(tmp_path, "null")
     assert (null["error"] == "").all()
     assert (null["net_sharpe_mean"] < 0).all()
     assert (null["dsr"] < 0.5).all()
