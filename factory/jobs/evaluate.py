@@ -64,10 +64,13 @@ def run_evaluate(models: str | list[str] | None = "all", data: str | None = None
     from factory.dataset import build_dataset
     from factory.evaluation import leaderboard as lbm
     from factory.evaluation.executor import make_executor
+    from factory.errors import ConfigError, FactoryError
     from factory.train_config import load_train_config
 
     keys = parse_models(models)
-    from factory.errors import FactoryError
+    controls = (controls or "none").strip().lower()
+    if controls not in ("none", "shuffled"):
+        raise ConfigError(f"controls must be 'none' or 'shuffled', got {controls!r}")
 
     configs, failed = {}, {}
     for k in keys:
@@ -85,16 +88,14 @@ def run_evaluate(models: str | list[str] | None = "all", data: str | None = None
     dataset = build_dataset(loaded.bars, pipeline, progress=progress)
     groups = n_groups or lbm.DEFAULT_GROUPS
     tests = n_test_groups or lbm.DEFAULT_TEST_GROUPS
-    echo(f"dataset: {len(dataset.bars):,} bars, {len(dataset.sample_rows):,} samples; CPCV {groups} groups, "
-         f"{tests} test groups; {len(keys)} model(s)")
     settings = {k: tc.model.model_dump(mode="json") for k, tc in configs.items()}
-    controls = (controls or "none").strip().lower()
-    if controls not in ("none", "shuffled"):
-        raise FactoryError(f"controls must be 'none' or 'shuffled', got {controls!r}")
+    shown = f"{len(keys)} model(s)" + (" and their shuffled-label controls" if controls == "shuffled" else "")
     if controls == "shuffled":
         settings.update({k + lbm.CONTROL_SUFFIX: v for k, v in list(settings.items())})
         keys = [*keys, *(k + lbm.CONTROL_SUFFIX for k in keys if k in configs)]
-    executor = executor or make_executor(workers, len(configs))
+    echo(f"dataset: {len(dataset.bars):,} bars, {len(dataset.sample_rows):,} samples; CPCV {groups} groups, "
+         f"{tests} test groups; {shown}")
+    executor = executor or make_executor(workers, len(settings))
     board = lbm.evaluate_models(dataset, settings, first.training, executor=executor, n_groups=groups,
                                 n_test_groups=tests, progress=progress, failed=failed)
     return _log(board, dataset, loaded, pipeline.contract, keys, echo)

@@ -58,7 +58,7 @@ def test_planted_edge_is_found_and_its_null_twin_is_not(tracking, tmp_path):
     assert set(planted.index) == {"logistic", "lightgbm", "logistic:shuffled", "lightgbm:shuffled"}
     assert (planted["error"] == "").all()
     assert planted.loc["lightgbm", "net_sharpe_mean"] > 10
-    assert planted.loc["lightgbm", "dsr"] > 0.9
+    assert planted.loc["lightgbm", "dsr"] > 0.8  # deflated by four trials, two of them far below
     for control in ("logistic:shuffled", "lightgbm:shuffled"):  # permuted labels cannot pay the costs
         assert planted.loc[control, "net_sharpe_mean"] < 0 and planted.loc[control, "dsr"] < 0.05
     pbo_planted = float(planted["pbo"].iloc[0])
