@@ -41,21 +41,12 @@ import numpy as np
 import pandas as pd
 
 from factory.errors import ConfigError, FactoryError
+from factory.packaging.registry import SUMMARY_ROWS
 
-# Rows of the printed table: (metric key, label, format).
-TABLE_ROWS = (
-    ("net_sharpe", "Net Sharpe (annualised)", "{:.3f}"),
-    ("win_rate", "Win rate", "{:.1%}"),
-    ("max_drawdown_usd", "Max drawdown (USD / contract)", "{:,.2f}"),
-    ("net_pnl_usd", "Net P&L (USD / contract)", "{:,.2f}"),
-    ("n_trades", "Trades", "{:,.0f}"),
-    ("psr", "Probabilistic Sharpe (vs 0)", "{:.3f}"),
-    ("log_loss", "Log loss", "{:.4f}"),
-    ("accuracy", "Accuracy", "{:.3f}"),
-    ("f1_macro", "F1 (macro)", "{:.3f}"),
-    ("brier", "Brier score", "{:.4f}"),
-    ("n_samples", "Labelled bars scored", "{:,.0f}"),
-)
+# Rows of the printed table: the version description's rows (what promotion shows) without the leaderboard's
+# PBO / DSR, which belong to the model choice rather than to one file, plus the number of labelled bars scored.
+TABLE_ROWS = tuple(r for r in SUMMARY_ROWS if r[0] not in ("pbo", "dsr")) + (
+    ("n_samples", "Labelled bars scored", "{:,.0f}"),)
 # The one pipeline section an override file may set: how the file is read, not what is computed from it.
 DATA_OVERRIDE_SECTION = "data"
 

@@ -212,6 +212,8 @@ def _log_and_register(tc: TrainConfig, name: str, loaded, dataset, bundle, evals
             (folder / "backtest").mkdir()
             for p, ev in evals.items():
                 ev.backtest.trades.to_csv(folder / "backtest" / f"trades_{p}.csv", index=False)
+                if ev.regimes is not None:  # net Sharpe, P&L and exposure per volatility / trend / HMM regime
+                    ev.regimes.to_csv(folder / "backtest" / f"regimes_{p}.csv", index=False)
             mlflow.log_artifacts(str(folder))
         meta = model_metadata(bundle, data_sha256=loaded.sha256, label_config=label_config, extra={
             "registered_name": name,
