@@ -229,10 +229,13 @@ def leaderboard(models: str, groups: int, test_groups: int) -> dict:
         raise SystemExit(f"evaluate failed with exit code {out.returncode}")
     print(out.stdout.strip())
     peer = n_splits * sum(fits.values())
+    from benchmarks._measure import loadavg
+
     print(f"leaderboard of {', '.join(keys)} ({groups} groups, {test_groups} test groups: {n_splits} splits) on "
           f"100,000 bars: {wall:.0f} s wall; peer ({n_splits} x one fit + test evaluation per model) "
-          f"{peer:.0f} s, ratio {wall / peer:.2f}x")
-    return {"seconds": wall, "models": keys, "splits": n_splits, "peer_seconds": peer, "fit_seconds": fits}
+          f"{peer:.0f} s, ratio {wall / peer:.2f}x (load average after: {loadavg()})")
+    return {"seconds": wall, "models": keys, "splits": n_splits, "peer_seconds": peer, "fit_seconds": fits,
+            "loadavg": loadavg()}
 
 
 if __name__ == "__main__":

@@ -92,6 +92,17 @@ def test_run_has_params_metrics_plots_and_model(trained, tracking):
     assert set(shap["feature"]) == set(gain["feature"]) and len(shap) > 100
     assert (shap["mean |SHAP|"] >= 0).all() and shap["mean |SHAP|"].iloc[0] > 0
     assert shap["mean |SHAP|"].is_monotonic_decreasing
+    for m in ("test_sortino", "test_profit_factor", "test_ece", "test_net_sharpe_ci_low", "test_net_sharpe_ci_high",
+              "test_turnover", "test_exposure"):
+        assert m in run.data.metrics, m
+    # Per regime: every kind splits the test segment's bars; the HMM states (defined on every bar after the
+    # warm-up) add up to the whole segment's net P&L.
+    regimes = pd.read_csv(mlflow.artifacts.download_artifacts(
+        run_id=run_id, artifact_path="backtest/regimes_test.csv", tracking_uri=tracking.tracking_uri))
+    assert set(regimes["kind"]) == {"volatility", "trend", "hmm"}
+    hmm = regimes[regimes["kind"] == "hmm"]
+    assert hmm["net_pnl_usd"].sum() == pytest.approx(run.data.metrics["test_net_pnl_usd"], abs=1e-6)
+    assert (regimes.groupby("kind")["n_bars"].sum() <= hmm["n_bars"].sum()).all()
 
 
 def test_registered_version_loads_and_predicts(trained, tracking, workdir):
