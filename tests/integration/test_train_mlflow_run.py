@@ -92,8 +92,8 @@ def test_run_has_params_metrics_plots_and_model(trained, tracking):
     assert set(shap["feature"]) == set(gain["feature"]) and len(shap) > 100
     assert (shap["mean |SHAP|"] >= 0).all() and shap["mean |SHAP|"].iloc[0] > 0
     assert shap["mean |SHAP|"].is_monotonic_decreasing
-    for m in ("test_sortino", "test_profit_factor", "test_ece", "test_net_sharpe_ci_low", "test_net_sharpe_ci_high",
-              "test_turnover", "test_exposure"):
+    # (the Sharpe interval needs 5 days of test bars; this test window has fewer, so it is NaN and not logged)
+    for m in ("test_sortino", "test_profit_factor", "test_ece", "test_turnover", "test_exposure"):
         assert m in run.data.metrics, m
     # Per regime: every kind splits the test segment's bars; the HMM states (defined on every bar after the
     # warm-up) add up to the whole segment's net P&L.
