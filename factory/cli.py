@@ -74,7 +74,7 @@ def _cmd_pipeline(args: argparse.Namespace) -> int:
     from factory.jobs.pipeline import run_pipeline
 
     run_id, dataset = run_pipeline(data=args.data or None, contract=args.contract, config_file=args.config or None,
-                                   tz=args.tz or None, progress=not args.quiet)
+                                   tz=args.tz or None, progress=not args.quiet, profile=args.profile)
     s = dataset.summary()
     print(f"run_id: {run_id}")
     print(f"bars: {int(s['n_bars']):,}  features: {int(s['n_features'])}  samples: train {int(s['n_train']):,} / "
@@ -92,7 +92,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     # Model logging downloads a handful of small files; their progress bars only clutter the log.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     result = run_train(args.model, data=args.data or None, contract=args.contract, config_file=args.config or None,
-                       tz=args.tz or None, registered_name=args.registered_name or None, progress=not args.quiet)
+                       tz=args.tz or None, registered_name=args.registered_name or None, progress=not args.quiet,
+                       profile=args.profile)
     m = {k: result.metrics.get(f"test_{k}", float("nan")) for k in (
         "log_loss", "accuracy", "net_sharpe", "n_trades", "win_rate", "max_drawdown_usd")}
     print(f"test: log loss {m['log_loss']:.4f}  accuracy {m['accuracy']:.3f}  net Sharpe {m['net_sharpe']:.2f}  "
@@ -119,7 +120,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     result = run_evaluate(args.models, data=args.data or None, contract=args.contract,
                           config_file=args.config or None, tz=args.tz or None, workers=args.workers,
                           n_groups=args.groups, n_test_groups=args.test_groups, progress=not args.quiet,
-                          controls=args.controls)
+                          controls=args.controls, profile=args.profile)
     cols = ["model", "net_sharpe_mean", "net_sharpe_std", "win_rate", "n_trades", "pbo", "dsr", "error"]
     print(result.table[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if result.pbo_reason:
@@ -196,6 +197,14 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_profile(p: argparse.ArgumentParser) -> None:
+    from factory.profiles import AUTO, profile_names
+
+    p.add_argument("--profile", default=None, choices=[*profile_names(), AUTO],
+                   help="pipeline profile sized for a bar interval (mlproject/profiles/); default: the config "
+                        "file's `profile:`, else auto (nearest to the data's median bar interval)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="factory", description="Leakage-safe ML factory for futures OHLCV bars.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -247,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default=None, help="YAML file of overrides of mlproject/pipeline.yaml")
     p.add_argument("--tz", default=None)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_profile(p)
     p.set_defaults(func=_cmd_pipeline)
 
     p = sub.add_parser("train", help="train one model, log it as an MLflow pyfunc and register it")
@@ -258,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tz", default=None)
     p.add_argument("--registered-name", default=None, help="registry name; default <contract>-<model>, lower case")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_profile(p)
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate", help="CPCV leaderboard of several models on one dataset (or one registered "
@@ -276,6 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--controls", choices=["none", "shuffled"], default="none",
                    help="shuffled: add each model fitted on permuted labels as a null trial (<key>:shuffled)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_profile(p)
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("promote", help="move an alias (champion/challenger) to a model version, if it passes the gates")
