@@ -2,9 +2,11 @@
 
 Steps (everything that can fail on bad input — config, data, model settings — fails before MLflow is touched):
 
-1. resolve the configuration (:func:`factory.train_config.load_train_config`) and create the model, validating
-   its settings, and check what it needs from outside (``preflight``: a pretrained model's weights);
-2. build the leakage-safe dataset exactly as ``-e pipeline`` does (``load_bars`` + ``build_dataset``);
+1. create the model from its settings, validating them, and check what it needs from outside (``preflight``: a
+   pretrained model's weights);
+2. read the bars, choose the pipeline profile from their median interval (:mod:`factory.profiles`), resolve
+   the configuration on it (:func:`factory.train_config.load_train_config`) and build the leakage-safe
+   dataset exactly as ``-e pipeline`` does (``build_dataset``);
 3. :func:`factory.fitting.fit_bundle`: fit on the training split (uniqueness sample weights, label spans for
    models that cross-validate inside), with the validation split as ``eval_set`` (early stopping), then
    calibrate the probabilities and fit the return distribution (labels' ``ret``) on the validation split;
