@@ -16,14 +16,13 @@ EXIT_USER_ERROR = 2
 
 
 def _cmd_data_validate(args: argparse.Namespace) -> int:
-    from factory.config import resolve_config
     from factory.data.io import validate_file
     from factory.data.loading import data_calendar
     from factory.dataset import pipeline_min_bars
 
     # The checks of a pipeline run: the contract's exchange calendar (halts and weekends are not gaps) and the
     # pipeline's minimum length, unless switched off.
-    config = resolve_config(args.contract, args.config, args.tz)
+    config = _validate_config(args)
     calendar = None if args.no_calendar else data_calendar(config)
     min_bars = pipeline_min_bars(config) if args.min_bars is None else args.min_bars
     issues = validate_file(args.file, tz=config.data.tz, min_bars=min_bars, gap_factor=config.data.gap_factor,
@@ -40,6 +39,29 @@ def _cmd_data_validate(args: argparse.Namespace) -> int:
     where = "without a calendar" if calendar is None else f"with the {config.contract} calendar ({calendar.name})"
     print(f"{args.file}: OK ({len(issues)} warning(s); checked {where}, at least {min_bars:,} bars)")
     return 0
+
+
+def _validate_config(args: argparse.Namespace):
+    """The pipeline config on the profile the file's bar interval chooses (its minimum length is the check); a
+    file that cannot be read gets the defaults here and its problems reported by the validation itself."""
+    import logging
+
+    from factory.config import resolve_config
+    from factory.profiles import load_profiled_bars
+
+    if args.min_bars is not None:  # the profile only sizes the minimum length
+        return resolve_config(args.contract, args.config, args.tz)
+    reader = logging.getLogger("factory.data")
+    level = reader.level
+    reader.setLevel(logging.ERROR)  # the validation below reports the file's warnings once
+    try:
+        _, choice = load_profiled_bars(args.file, args.contract, args.config, args.tz, profile=args.profile)
+    except DataValidationError:
+        return resolve_config(args.contract, args.config, args.tz)
+    finally:
+        reader.setLevel(level)
+    print(choice.line())
+    return resolve_config(args.contract, args.config, args.tz, profile=choice)
 
 
 def _cmd_data_synth(args: argparse.Namespace) -> int:
@@ -221,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="check gaps against the median bar interval only, not the exchange's halts and weekends")
     p.add_argument("--min-bars", type=int, default=None,
                    help="fewest bars accepted (default: what the pipeline needs for its splits; 0 to skip)")
+    _add_profile(p)
     p.set_defaults(func=_cmd_data_validate)
 
     p = data.add_parser("synth", help="generate synthetic MES-like 1-minute bars (the embedded default data)")

@@ -60,3 +60,17 @@ def test_the_profile_flag_overrides_the_choice_and_a_wrong_one_fails_before_any_
     cfg.write_text("profile: weekly\n")
     assert main(["pipeline", "--data", str(path), "--tz", "UTC", "--quiet", "--config", str(cfg)]) == 2
     assert "known profiles: 1min, 5min, 1h, 1d" in capsys.readouterr().err
+
+
+def test_data_validate_checks_the_minimum_length_of_the_files_profile(tmp_path, capsys):
+    from factory.config import resolve_config
+    from factory.dataset import pipeline_min_bars
+
+    path = to_factory_csv(backtesting_csv("GOOG.csv"), tmp_path / "GOOG.csv")
+    assert main(["data", "validate", str(path), "--tz", "UTC"]) == 0
+    out = capsys.readouterr().out
+    need = pipeline_min_bars(resolve_config(profile="1d"))
+    assert "profile: 1d (median bar interval 1 day)" in out and f"at least {need:,} bars" in out
+    # the 1-minute defaults would need more bars than the file has
+    assert main(["data", "validate", str(path), "--tz", "UTC", "--profile", "1min"]) == 2
+    assert "[min_bars]" in capsys.readouterr().err
