@@ -128,3 +128,22 @@ def test_profiles_set_only_sizing_sections_and_every_one_is_valid():
         resolve_config(profile=name)
     assert ProfileChoice("1d", pd.Timedelta("1D")).overrides() == profile_overrides("1d")
     assert nearest_profile(pd.Timedelta("1D")) == "1d"
+
+
+@pytest.mark.parametrize("entry, verb", [("pipeline", ["pipeline"]), ("train", ["train", "--model", "lightgbm"]),
+                                         ("evaluate", ["evaluate"])])
+def test_mlproject_entries_pass_the_profile_to_the_cli(entry, verb):
+    """`-P profile=1d` reaches `--profile 1d` of the command; the default "" is dropped (auto)."""
+    from pathlib import Path
+
+    from entrypoints._params import drop_empty
+    from factory.cli import build_parser
+
+    spec = yaml.safe_load((Path(__file__).resolve().parents[1] / "MLproject").read_text())["entry_points"][entry]
+    assert spec["parameters"]["profile"] == {"type": "string", "default": ""}
+    assert "--profile {profile}" in spec["command"]
+    parser = build_parser()
+    assert parser.parse_args([*verb, *drop_empty(["--profile", "1d"])]).profile == "1d"
+    assert parser.parse_args([*verb, *drop_empty(["--profile", ""])]).profile is None
+    with pytest.raises(SystemExit):
+        parser.parse_args([*verb, "--profile", "2h"])
