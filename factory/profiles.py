@@ -117,7 +117,8 @@ class ProfileChoice:
         raw = profile_overrides(self.name)
         if self.median is not None and self.median < PROFILE_INTERVALS[self.name]:
             features = dict(raw.get("features") or {})
-            features["bar_freq"] = f"{int(self.median.total_seconds())}s"
+            secs = self.median.total_seconds()
+            features["bar_freq"] = f"{int(secs)}s" if secs == int(secs) and secs >= 1 else f"{self.median.value}ns"
             raw = {**raw, "features": features}
         return raw
 
