@@ -1,4 +1,4 @@
-"""Real daily and hourly files train with no config file: the bars' interval picks the pipeline profile.
+"""Real daily and hourly files (and 5-minute bars) train with no config file: the bars' interval picks the profile.
 
 Only what is a property of the data itself is passed: the time zone of the files' naive timestamps
 (``--tz UTC``) and, for EURUSD, the instrument whose costs apply (``--contract M6E``: with MES costs every
@@ -74,3 +74,19 @@ def test_data_validate_checks_the_minimum_length_of_the_files_profile(tmp_path, 
     # the 1-minute defaults would need more bars than the file has
     assert main(["data", "validate", str(path), "--tz", "UTC", "--profile", "1min"]) == 2
     assert "[min_bars]" in capsys.readouterr().err
+
+
+def test_five_minute_bars_build_on_the_5min_profile(tracking_uri, tmp_path, capsys):
+    """Synthetic 1-minute bars resampled to 12,000 5-minute bars (too few for the 1-minute defaults)."""
+    from factory.data.io import write_bars
+    from factory.data.resample import resample_bars
+    from factory.data.synth import generate_bars
+
+    path = tmp_path / "bars5.parquet"
+    write_bars(resample_bars(generate_bars(60_000, seed=2), "5min"), path)
+    assert main(["pipeline", "--data", str(path), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "profile: 5min (median bar interval 5 minutes)" in out
+    run = mlflow.MlflowClient().get_run(out.split("run_id:")[1].split()[0])
+    assert run.data.params["features.bar_freq"] == "5min" and run.data.params["split.embargo_bars"] == "1000"
+    assert run.data.metrics["n_val"] > 500 and run.data.metrics["n_test"] > 500
