@@ -16,14 +16,13 @@ EXIT_USER_ERROR = 2
 
 
 def _cmd_data_validate(args: argparse.Namespace) -> int:
-    from factory.config import resolve_config
     from factory.data.io import validate_file
     from factory.data.loading import data_calendar
     from factory.dataset import pipeline_min_bars
 
     # The checks of a pipeline run: the contract's exchange calendar (halts and weekends are not gaps) and the
     # pipeline's minimum length, unless switched off.
-    config = resolve_config(args.contract, args.config, args.tz)
+    config = _validate_config(args)
     calendar = None if args.no_calendar else data_calendar(config)
     min_bars = pipeline_min_bars(config) if args.min_bars is None else args.min_bars
     issues = validate_file(args.file, tz=config.data.tz, min_bars=min_bars, gap_factor=config.data.gap_factor,
@@ -40,6 +39,29 @@ def _cmd_data_validate(args: argparse.Namespace) -> int:
     where = "without a calendar" if calendar is None else f"with the {config.contract} calendar ({calendar.name})"
     print(f"{args.file}: OK ({len(issues)} warning(s); checked {where}, at least {min_bars:,} bars)")
     return 0
+
+
+def _validate_config(args: argparse.Namespace):
+    """The pipeline config on the profile the file's bar interval chooses (its minimum length is the check); a
+    file that cannot be read gets the defaults here and its problems reported by the validation itself."""
+    import logging
+
+    from factory.config import resolve_config
+    from factory.profiles import load_profiled_bars
+
+    if args.min_bars is not None:  # the profile only sizes the minimum length
+        return resolve_config(args.contract, args.config, args.tz)
+    reader = logging.getLogger("factory.data")
+    level = reader.level
+    reader.setLevel(logging.ERROR)  # the validation below reports the file's warnings once
+    try:
+        _, choice = load_profiled_bars(args.file, args.contract, args.config, args.tz, profile=args.profile)
+    except DataValidationError:
+        return resolve_config(args.contract, args.config, args.tz)
+    finally:
+        reader.setLevel(level)
+    print(choice.line())
+    return resolve_config(args.contract, args.config, args.tz, profile=choice)
 
 
 def _cmd_data_synth(args: argparse.Namespace) -> int:
@@ -74,7 +96,7 @@ def _cmd_pipeline(args: argparse.Namespace) -> int:
     from factory.jobs.pipeline import run_pipeline
 
     run_id, dataset = run_pipeline(data=args.data or None, contract=args.contract, config_file=args.config or None,
-                                   tz=args.tz or None, progress=not args.quiet)
+                                   tz=args.tz or None, progress=not args.quiet, profile=args.profile)
     s = dataset.summary()
     print(f"run_id: {run_id}")
     print(f"bars: {int(s['n_bars']):,}  features: {int(s['n_features'])}  samples: train {int(s['n_train']):,} / "
@@ -92,7 +114,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     # Model logging downloads a handful of small files; their progress bars only clutter the log.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     result = run_train(args.model, data=args.data or None, contract=args.contract, config_file=args.config or None,
-                       tz=args.tz or None, registered_name=args.registered_name or None, progress=not args.quiet)
+                       tz=args.tz or None, registered_name=args.registered_name or None, progress=not args.quiet,
+                       profile=args.profile)
     m = {k: result.metrics.get(f"test_{k}", float("nan")) for k in (
         "log_loss", "accuracy", "net_sharpe", "n_trades", "win_rate", "max_drawdown_usd")}
     print(f"test: log loss {m['log_loss']:.4f}  accuracy {m['accuracy']:.3f}  net Sharpe {m['net_sharpe']:.2f}  "
@@ -119,7 +142,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     result = run_evaluate(args.models, data=args.data or None, contract=args.contract,
                           config_file=args.config or None, tz=args.tz or None, workers=args.workers,
                           n_groups=args.groups, n_test_groups=args.test_groups, progress=not args.quiet,
-                          controls=args.controls)
+                          controls=args.controls, profile=args.profile)
     cols = ["model", "net_sharpe_mean", "net_sharpe_std", "win_rate", "n_trades", "pbo", "dsr", "error"]
     print(result.table[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if result.pbo_reason:
@@ -196,6 +219,14 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_profile(p: argparse.ArgumentParser) -> None:
+    from factory.profiles import AUTO, profile_names
+
+    p.add_argument("--profile", default=None, choices=[*profile_names(), AUTO],
+                   help="pipeline profile sized for a bar interval (mlproject/profiles/); default: the config "
+                        "file's `profile:`, else auto (nearest to the data's median bar interval)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="factory", description="Leakage-safe ML factory for futures OHLCV bars.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -212,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="check gaps against the median bar interval only, not the exchange's halts and weekends")
     p.add_argument("--min-bars", type=int, default=None,
                    help="fewest bars accepted (default: what the pipeline needs for its splits; 0 to skip)")
+    _add_profile(p)
     p.set_defaults(func=_cmd_data_validate)
 
     p = data.add_parser("synth", help="generate synthetic MES-like 1-minute bars (the embedded default data)")
@@ -247,6 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default=None, help="YAML file of overrides of mlproject/pipeline.yaml")
     p.add_argument("--tz", default=None)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_profile(p)
     p.set_defaults(func=_cmd_pipeline)
 
     p = sub.add_parser("train", help="train one model, log it as an MLflow pyfunc and register it")
@@ -258,6 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tz", default=None)
     p.add_argument("--registered-name", default=None, help="registry name; default <contract>-<model>, lower case")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_profile(p)
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate", help="CPCV leaderboard of several models on one dataset (or one registered "
@@ -276,6 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--controls", choices=["none", "shuffled"], default="none",
                    help="shuffled: add each model fitted on permuted labels as a null trial (<key>:shuffled)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_profile(p)
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("promote", help="move an alias (champion/challenger) to a model version, if it passes the gates")

@@ -90,31 +90,64 @@ def merge_section_files(files, section: str) -> tuple[dict[str, Any], str]:
     return raw, where
 
 
+def _user_overrides(overrides_file: str | Path) -> dict[str, Any]:
+    over = read_yaml(overrides_file)
+    # A config file written for `-e train` may hold a `pipeline:` section; accept both shapes.
+    over = over.get("pipeline", over) if isinstance(over.get("pipeline"), dict) else over
+    # `profile:` picks a layer below the file (factory.profiles), it is not a setting of the resolved config.
+    return {k: v for k, v in over.items() if k != "profile"}
+
+
 def load_pipeline_config(
     overrides_file: str | Path | None = None,
     overrides: dict[str, Any] | None = None,
     base_file: str | Path | None = None,
+    profile: Any = None,
 ) -> PipelineConfig:
-    """Defaults from ``mlproject/pipeline.yaml``, then an overrides YAML file, then a dict of overrides."""
+    """Defaults from ``mlproject/pipeline.yaml``, then a profile, an overrides YAML file, a dict of overrides.
+
+    ``profile`` is a profile name or a :class:`factory.profiles.ProfileChoice` (None: the defaults alone,
+    which are the 1-minute profile).
+    """
     raw = read_yaml(base_file or PIPELINE_FILE)
     where = str(Path(base_file or PIPELINE_FILE).name)
+    if profile is not None:
+        from factory.profiles import ProfileChoice, profile_overrides
+
+        layer = profile.overrides() if isinstance(profile, ProfileChoice) else profile_overrides(profile)
+        raw = deep_merge(raw, layer)
+        where = f"profiles/{getattr(profile, 'name', profile)}.yaml"
     if overrides_file:
-        over = read_yaml(overrides_file)
-        # A config file written for `-e train` may hold a `pipeline:` section; accept both shapes.
-        over = over.get("pipeline", over) if isinstance(over.get("pipeline"), dict) else over
-        raw = deep_merge(raw, over)
+        raw = deep_merge(raw, _user_overrides(overrides_file))
         where = str(Path(overrides_file).name)
     if overrides:
         raw = deep_merge(raw, overrides)
     return PipelineConfig.from_dict(raw, where=where)
 
 
-def resolve_config(contract: str | None = None, config_file: str | None = None, tz: str | None = None,
-                   overrides: dict[str, Any] | None = None) -> PipelineConfig:
-    """The pipeline config of a run: defaults, then ``config_file``, then ``overrides``, ``contract`` and ``tz``."""
+def _cli_overrides(contract: str | None, tz: str | None, overrides: dict[str, Any] | None) -> dict[str, Any]:
     over: dict[str, Any] = dict(overrides or {})
     if contract:
         over["contract"] = contract.upper()
     if tz:
-        over.setdefault("data", {})["tz"] = tz
-    return load_pipeline_config(config_file or None, over)
+        over["data"] = {**over.get("data", {}), "tz": tz}
+    return over
+
+
+def resolve_config(contract: str | None = None, config_file: str | None = None, tz: str | None = None,
+                   overrides: dict[str, Any] | None = None, profile: Any = None) -> PipelineConfig:
+    """The pipeline config of a run: defaults, then ``profile``, ``config_file``, then ``overrides``,
+    ``contract`` and ``tz``."""
+    return load_pipeline_config(config_file or None, _cli_overrides(contract, tz, overrides), profile=profile)
+
+
+def reading_config(contract: str | None = None, config_file: str | None = None, tz: str | None = None,
+                   overrides: dict[str, Any] | None = None) -> PipelineConfig:
+    """What reading the bars needs (contract and ``data``), before a profile is chosen from them.
+
+    The rest of the user's settings is left out here: it may only be valid on top of the profile the data
+    will choose (e.g. a ``bar_freq`` of 1h with the 1-hour profile's higher time frames), and it is validated
+    in full by :func:`resolve_config` with that profile.
+    """
+    over = deep_merge(_user_overrides(config_file) if config_file else {}, _cli_overrides(contract, tz, overrides))
+    return load_pipeline_config(overrides={k: over[k] for k in ("contract", "data") if k in over})

@@ -3,7 +3,8 @@
 Config file (``-P config=FILE`` / ``--config FILE``): either a flat mapping of pipeline overrides (the
 ``-e pipeline`` format) or sections::
 
-    pipeline: {...}        # overrides of mlproject/pipeline.yaml
+    pipeline: {...}        # overrides of mlproject/pipeline.yaml (and of the bar interval's profile;
+                           # `profile: 1d` here picks the profile, see factory.profiles)
     model: {...}           # settings of the model being trained (overrides mlproject/models/<key>.yaml)
     models: {<key>: {...}} # per-key settings, so one file serves several models; `model:` wins over it
     training: {calibration: isotonic, reference_rows: 5000}
@@ -57,12 +58,36 @@ class TrainConfig:
 
 
 def load_train_config(model_key: str, config_file: str | None = None, contract: str | None = None,
-                      tz: str | None = None) -> TrainConfig:
-    """Resolve pipeline, model and training settings; see the module docstring for the file format."""
-    from factory.config import deep_merge, read_yaml, resolve_config
-    from factory.models import get_model_class, load_model_config
+                      tz: str | None = None, profile=None) -> TrainConfig:
+    """Resolve pipeline, model and training settings; see the module docstring for the file format.
+
+    ``profile``: the pipeline profile (a name or a :class:`factory.profiles.ProfileChoice`) below the file.
+    """
+    from factory.config import resolve_config
+    from factory.models import get_model_class
 
     get_model_class(model_key)  # an unknown key fails first, listing the known ones
+    raw, name, sectioned = _read_train_file(config_file)
+    # resolve_config reads a `pipeline:` section itself, or the whole file when it has no sections.
+    pipeline_file = config_file if (not sectioned or isinstance(raw.get("pipeline"), dict)) else None
+    pipeline = resolve_config(contract, pipeline_file, tz, profile=profile)
+    model_cfg, training = _model_settings(model_key, raw, name, sectioned)
+    return TrainConfig(model_key, pipeline, model_cfg, training, source=name or "defaults")
+
+
+def load_model_settings(model_key: str, config_file: str | None = None):
+    """The model's and the training step's settings alone ``(model config, TrainingConfig)``: what a run can
+    check before its bars are read (the pipeline settings wait for the profile the bars choose)."""
+    from factory.models import get_model_class
+
+    get_model_class(model_key)
+    raw, name, sectioned = _read_train_file(config_file)
+    return _model_settings(model_key, raw, name, sectioned)
+
+
+def _read_train_file(config_file: str | None) -> tuple[dict[str, Any], str, bool]:
+    from factory.config import read_yaml
+
     raw = read_yaml(config_file) if config_file else {}
     name = Path(config_file).name if config_file else ""
     sectioned = any(k in raw for k in SECTIONS)
@@ -74,9 +99,13 @@ def load_train_config(model_key: str, config_file: str | None = None, contract: 
         for key in SECTIONS:
             if raw.get(key) is not None and not isinstance(raw[key], dict):
                 raise ConfigError(f"{name}: section '{key}' must be a mapping")
-    # resolve_config reads a `pipeline:` section itself, or the whole file when it has no sections.
-    pipeline_file = config_file if (not sectioned or isinstance(raw.get("pipeline"), dict)) else None
-    pipeline = resolve_config(contract, pipeline_file, tz)
+    return raw, name, sectioned
+
+
+def _model_settings(model_key: str, raw: dict[str, Any], name: str, sectioned: bool):
+    from factory.config import deep_merge
+    from factory.models import load_model_config
+
     model_over: dict[str, Any] = {}
     if sectioned:
         per_key = raw.get("models") or {}
@@ -89,4 +118,4 @@ def load_train_config(model_key: str, config_file: str | None = None, contract: 
         raise ConfigError(f"{name or 'model settings'}: {exc}") from None
     training = TrainingConfig.from_dict(raw.get("training") if sectioned else {},
                                         where=f"{name or 'train config'}.training")
-    return TrainConfig(model_key, pipeline, model_cfg, training, source=name or "defaults")
+    return model_cfg, training

@@ -53,38 +53,46 @@ def parse_models(models: str | list[str] | None) -> list[str]:
 def run_evaluate(models: str | list[str] | None = "all", data: str | None = None, contract: str | None = None,
                  config_file: str | None = None, tz: str | None = None, workers: int | None = None,
                  n_groups: int | None = None, n_test_groups: int | None = None, progress: bool = True,
-                 executor=None, echo=print, controls: str | None = None) -> EvaluateResult:
+                 executor=None, echo=print, controls: str | None = None,
+                 profile: str | None = None) -> EvaluateResult:
     """Build the leaderboard and log it; see the module docstring.
 
     ``controls="shuffled"`` adds, for every model, a row ``<key>:shuffled``: the same model fitted on permuted
     labels (:data:`factory.evaluation.leaderboard.CONTROL_SUFFIX`). Controls count as trials in PBO and DSR
-    and are never written on registered versions.
+    and are never written on registered versions. ``profile``: the pipeline profile; None or ``auto`` chooses
+    it from the bars (:mod:`factory.profiles`).
     """
-    from factory.data.loading import load_bars
     from factory.dataset import build_dataset
     from factory.evaluation import leaderboard as lbm
     from factory.evaluation.executor import make_executor
     from factory.errors import ConfigError, FactoryError
-    from factory.train_config import load_train_config
+    from factory.profiles import load_profiled_bars
+    from factory.train_config import load_model_settings, load_train_config
 
     keys = parse_models(models)
     controls = (controls or "none").strip().lower()
     if controls not in ("none", "shuffled"):
         raise ConfigError(f"controls must be 'none' or 'shuffled', got {controls!r}")
 
-    configs, failed = {}, {}
+    failed = {}
     for k in keys:
         try:
-            configs[k] = load_train_config(k, config_file, contract, tz)
+            load_model_settings(k, config_file)
         except FactoryError as exc:  # one model's bad settings make its error row, not the others' failure
             failed[k] = exc
-    if not configs:
+    if len(failed) == len(keys):
         raise next(iter(failed.values()))
+    # The profile depends on the bars' interval, so the bars are read first (with the reading settings only).
+    loaded, choice = load_profiled_bars(data, contract, config_file, tz, profile=profile)
+    echo(choice.line())
+    configs = {}
+    for k in keys:
+        if k not in failed:
+            configs[k] = load_train_config(k, config_file, contract, tz, profile=choice)
     first = next(iter(configs.values()))
     pipeline = first.pipeline
     labels = pipeline.labels.model_copy(update={"tuning": pipeline.labels.tuning.model_copy(update={"enabled": False})})
     pipeline = pipeline.model_copy(update={"labels": labels})
-    loaded = load_bars(data, pipeline)
     dataset = build_dataset(loaded.bars, pipeline, progress=progress)
     groups = n_groups or lbm.DEFAULT_GROUPS
     tests = n_test_groups or lbm.DEFAULT_TEST_GROUPS
@@ -98,28 +106,31 @@ def run_evaluate(models: str | list[str] | None = "all", data: str | None = None
     executor = executor or make_executor(workers, len(settings))
     board = lbm.evaluate_models(dataset, settings, first.training, executor=executor, n_groups=groups,
                                 n_test_groups=tests, progress=progress, failed=failed)
-    return _log(board, dataset, loaded, pipeline.contract, keys, echo)
+    return _log(board, dataset, loaded, pipeline.contract, keys, echo, choice)
 
 
-def _log(board, dataset, loaded, contract: str, keys: list[str], echo) -> EvaluateResult:
+def _log(board, dataset, loaded, contract: str, keys: list[str], echo, choice=None) -> EvaluateResult:
     import mlflow
 
     from factory.jobs.evaluate_log import log_artifacts, log_child
     from factory.packaging.registry import write_overfitting_tags
+    from factory.profiles import profile_params, profile_tags
 
     table = board.table
     ok = table[table["error"] == ""]
     with mlflow.start_run(run_name=f"evaluate-{contract}") as parent:
         run_id = parent.info.run_id
         mlflow.set_tags({"factory.entry_point": "evaluate", "factory.contract": contract,
-                         "factory.data_sha256": loaded.sha256, "factory.models": ",".join(keys)})
+                         "factory.data_sha256": loaded.sha256, "factory.models": ",".join(keys),
+                         **(profile_tags(choice) if choice else {})})
         if board.pbo_reason:
             mlflow.set_tag("pbo_undefined", board.pbo_reason)
         logged = mlflow.get_run(run_id).data.params
         params = {"data.source": loaded.source, "data.sha256": loaded.sha256, "cpcv.n_groups": board.plan.n_groups,
                   "cpcv.n_test_groups": board.plan.n_test_groups, "cpcv.n_paths": board.plan.n_paths,
                   "split.purge_bars": dataset.config.split.purge_bars,
-                  "split.embargo_bars": dataset.config.split.embargo_bars, "labels.tuning": "off"}
+                  "split.embargo_bars": dataset.config.split.embargo_bars, "labels.tuning": "off",
+                  **(profile_params(choice) if choice else {})}
         mlflow.log_params({k: v for k, v in params.items() if k not in logged})
         summary = {"n_models": float(len(keys)), "n_failed": float(len(board.errors)),
                    "n_paths": float(board.plan.n_paths)}

@@ -8,12 +8,15 @@ from pathlib import Path
 from typing import Any
 
 from factory.config import resolve_config
-from factory.data.loading import load_bars
+from factory.profiles import load_profiled_bars, profile_params, profile_tags
 
 
 def run_pipeline(data: str | None = None, contract: str | None = None, config_file: str | None = None,
-                 tz: str | None = None, progress: bool = True, overrides: dict[str, Any] | None = None):
+                 tz: str | None = None, progress: bool = True, overrides: dict[str, Any] | None = None,
+                 profile: str | None = None, echo=print):
     """Build the dataset and log params, statistics and artifacts to an MLflow run.
+
+    ``profile``: the pipeline profile; None or ``auto`` chooses it from the bars (:mod:`factory.profiles`).
 
     Everything that can fail on bad input (config, reading, validation) fails before a run is started, so a
     bad file never leaves a half-logged run behind. Returns ``(run_id, dataset)``.
@@ -25,15 +28,17 @@ def run_pipeline(data: str | None = None, contract: str | None = None, config_fi
     from factory.dataset import build_dataset
     from factory.evaluation.plots import label_balance_plot, regime_plot
 
-    config = resolve_config(contract, config_file, tz, overrides)
-    loaded = load_bars(data, config)
+    # The profile depends on the bars' interval, so the bars are read first (with the reading settings only).
+    loaded, choice = load_profiled_bars(data, contract, config_file, tz, overrides, profile=profile)
+    config = resolve_config(contract, config_file, tz, overrides, profile=choice)
+    echo(choice.line())
     dataset = build_dataset(loaded.bars, config, progress=progress)
 
     with mlflow.start_run(run_name=f"pipeline-{config.contract.lower()}") as run:
         mlflow.set_tags({"factory.entry_point": "pipeline", "factory.contract": config.contract,
-                         "factory.data_sha256": loaded.sha256})
+                         "factory.data_sha256": loaded.sha256, **profile_tags(choice)})
         params = {k: (json.dumps(v) if isinstance(v, (list, tuple)) else v) for k, v in config.flat().items()}
-        params.update({"data.source": loaded.source, "data.sha256": loaded.sha256})
+        params.update({"data.source": loaded.source, "data.sha256": loaded.sha256, **profile_params(choice)})
         # `mlflow run` has already logged the entry point's own parameters; MLflow refuses to change a param.
         logged = mlflow.get_run(run.info.run_id).data.params
         mlflow.log_params({k: v for k, v in params.items() if k not in logged})

@@ -2,9 +2,11 @@
 
 Steps (everything that can fail on bad input — config, data, model settings — fails before MLflow is touched):
 
-1. resolve the configuration (:func:`factory.train_config.load_train_config`) and create the model, validating
-   its settings, and check what it needs from outside (``preflight``: a pretrained model's weights);
-2. build the leakage-safe dataset exactly as ``-e pipeline`` does (``load_bars`` + ``build_dataset``);
+1. create the model from its settings, validating them, and check what it needs from outside (``preflight``: a
+   pretrained model's weights);
+2. read the bars, choose the pipeline profile from their median interval (:mod:`factory.profiles`), resolve
+   the configuration on it (:func:`factory.train_config.load_train_config`) and build the leakage-safe
+   dataset exactly as ``-e pipeline`` does (``build_dataset``);
 3. :func:`factory.fitting.fit_bundle`: fit on the training split (uniqueness sample weights, label spans for
    models that cross-validate inside), with the validation split as ``eval_set`` (early stopping), then
    calibrate the probabilities and fit the return distribution (labels' ``ret``) on the validation split;
@@ -150,31 +152,38 @@ def version_tags(dataset, loaded, evals: dict[str, Evaluation], run_id: str, key
 
 def run_train(model: str, data: str | None = None, contract: str | None = None, config_file: str | None = None,
               tz: str | None = None, registered_name: str | None = None, progress: bool = True,
-              echo=print) -> TrainResult:
-    """Train, evaluate, log and register one model; see the module docstring. Returns the run and version."""
-    from factory.data.loading import load_bars
+              echo=print, profile: str | None = None) -> TrainResult:
+    """Train, evaluate, log and register one model; see the module docstring. Returns the run and version.
+
+    ``profile``: the pipeline profile (``1min``, ``5min``, ``1h``, ``1d``); None or ``auto`` chooses it from
+    the data's median bar interval (:mod:`factory.profiles`).
+    """
     from factory.dataset import build_dataset
     from factory.fitting import evaluate_part, fit_bundle
     from factory.models import create_model
     from factory.packaging.registry import registered_name as default_name
-    from factory.train_config import load_train_config
+    from factory.profiles import load_profiled_bars
+    from factory.train_config import load_model_settings, load_train_config
 
-    tc = load_train_config(model, config_file, contract, tz)
-    estimator = create_model(tc.model_key, **tc.model.model_dump(mode="json"))
+    settings, _ = load_model_settings(model, config_file)
+    estimator = create_model(model, **settings.model_dump(mode="json"))
     # What the model needs from outside (pretrained weights) is checked before any data is read or run logged.
     estimator.preflight()
+    # The profile depends on the bars' interval, so the bars are read first (with the reading settings only).
+    loaded, choice = load_profiled_bars(data, contract, config_file, tz, profile=profile)
+    tc = load_train_config(model, config_file, contract, tz, profile=choice)
+    echo(choice.line())
     name = registered_name or default_name(tc.pipeline.contract, tc.model_key)
-    loaded = load_bars(data, tc.pipeline)
     dataset = build_dataset(loaded.bars, tc.pipeline, progress=progress)
     echo(f"dataset: {len(dataset.bars):,} bars, {dataset.features.shape[1]} inputs, "
          f"train {len(dataset.split.train):,} / val {len(dataset.split.val):,} / test {len(dataset.split.test):,}")
     bundle = fit_bundle(dataset, estimator, training=tc.training)
     evals = {p: evaluate_part(dataset, bundle, p) for p in PARTS}
-    return _log_and_register(tc, name, loaded, dataset, bundle, evals)
+    return _log_and_register(tc, name, loaded, dataset, bundle, evals, choice)
 
 
-def _log_and_register(tc: TrainConfig, name: str, loaded, dataset, bundle, evals: dict[str, Evaluation]
-                      ) -> TrainResult:
+def _log_and_register(tc: TrainConfig, name: str, loaded, dataset, bundle, evals: dict[str, Evaluation],
+                      choice) -> TrainResult:
     """One MLflow run with params, metrics, plots, trades and the pyfunc; then a registered, tagged version."""
     import mlflow
 
@@ -182,6 +191,7 @@ def _log_and_register(tc: TrainConfig, name: str, loaded, dataset, bundle, evals
     from factory.packaging.metadata import model_metadata
     from factory.packaging.reference import reference_sample
     from factory.packaging.registry import client, description_table, register, set_version_tags
+    from factory.profiles import profile_params, profile_tags
 
     reference = reference_sample(dataset.features, dataset.bars["timestamp"], dataset.rows("train"),
                                  tc.training.reference_rows)
@@ -195,9 +205,11 @@ def _log_and_register(tc: TrainConfig, name: str, loaded, dataset, bundle, evals
         mlflow.set_tags({"factory.entry_point": "train", "factory.contract": tc.pipeline.contract,
                          "factory.model": tc.model_key, "factory.data_sha256": loaded.sha256,
                          "factory.metrics.val": SELECTION_NOTE, "factory.metrics.test": HELDOUT_NOTE,
-                         "mlflow.note.content": RUN_NOTE.format(key=tc.model_key, contract=tc.pipeline.contract)})
+                         "mlflow.note.content": RUN_NOTE.format(key=tc.model_key, contract=tc.pipeline.contract),
+                         **profile_tags(choice)})
         params = tc.params()
-        params.update({"data.source": loaded.source, "data.sha256": loaded.sha256, "registry.name": name})
+        params.update({"data.source": loaded.source, "data.sha256": loaded.sha256, "registry.name": name,
+                       **profile_params(choice)})
         # `mlflow run` has already logged the entry point's own parameters; MLflow refuses to change a param.
         logged = mlflow.get_run(run_id).data.params
         mlflow.log_params({k: v for k, v in params.items() if k not in logged})
