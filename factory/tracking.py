@@ -25,15 +25,43 @@ def experiment_name(contract: str, job: str) -> str:
     return f"{contract.lower()}-{job}"
 
 
-def use_experiment(contract: str, job: str) -> str | None:
-    """Make ``<contract>-<job>`` the active experiment unless one was chosen already; returns the name set."""
-    import mlflow
+def _caller_chose_experiment() -> bool:
+    """True when the calling code made an experiment active with ``mlflow.set_experiment``."""
+    from mlflow.tracking import fluent
 
-    if any(os.environ.get(v) for v in _CHOSEN) or mlflow.active_run() is not None:
+    return getattr(fluent, "_active_experiment_id", None) is not None
+
+
+def use_experiment(contract: str, job: str) -> str | None:
+    """The id of experiment ``<contract>-<job>`` (created if missing) for ``mlflow.start_run(experiment_id=...)``,
+    or None when the choice was made already and the run should go where MLflow puts it.
+
+    Made already: ``MLFLOW_EXPERIMENT_NAME`` / ``MLFLOW_EXPERIMENT_ID``, a run handed over by ``mlflow run``
+    (``MLFLOW_RUN_ID``: it lives where ``mlflow run --experiment-name`` put it), an active run, or an
+    experiment the calling code set with ``mlflow.set_experiment``. The id is passed to ``start_run`` rather
+    than made globally active, so one job does not decide where a later, unrelated run of the process goes.
+    """
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from factory.errors import ConfigError
+
+    if any(os.environ.get(v) for v in _CHOSEN) or mlflow.active_run() is not None or _caller_chose_experiment():
         return None
     name = experiment_name(contract, job)
-    mlflow.set_experiment(name)
-    return name
+    client = mlflow.MlflowClient()
+    exp = client.get_experiment_by_name(name)
+    if exp is None:
+        try:
+            return client.create_experiment(name)
+        except MlflowException:  # created meanwhile by a concurrent job
+            exp = client.get_experiment_by_name(name)
+            if exp is None:
+                raise
+    if exp.lifecycle_stage == "deleted":
+        raise ConfigError(f"MLflow experiment '{name}' is deleted: restore it (mlflow experiments restore "
+                          f"--experiment-id {exp.experiment_id}) or choose another with MLFLOW_EXPERIMENT_NAME")
+    return exp.experiment_id
 
 
 def clean_params(params: dict[str, Any]) -> dict[str, Any]:
@@ -69,3 +97,27 @@ def record_failure(message: str, detail: str | None = None, run_id: str | None =
         print(f"warning: could not record the error on run {run_id}: {exc}", file=sys.stderr)
         return None
     return run_id
+
+
+def dataset_digest(sha256: str) -> str:
+    """The MLflow dataset digest: our data fingerprint's first 16 hex digits (MLflow stores at most 36)."""
+    return sha256[:16]
+
+
+def log_bars_input(bars, source: str, sha256: str, contract: str, context: str = "training") -> None:
+    """Log the bars as the active run's MLflow dataset input, so the UI's "Datasets" column names the data.
+
+    The digest is our own fingerprint of the bars (``data_sha256``), not MLflow's hash of the frame: the same
+    file read twice, or the embedded default, shows the same digest everywhere (tags, metadata, datasets).
+    """
+    import warnings
+
+    import mlflow
+
+    with warnings.catch_warnings():
+        # A path or a free-text source ("synthetic ... bars") both resolve to a local artifact source; MLflow
+        # warns that it guessed, which says nothing to the user.
+        warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
+        dataset = mlflow.data.from_pandas(bars, source=source, name=f"{contract.lower()}-bars",
+                                          digest=dataset_digest(sha256))
+    mlflow.log_input(dataset, context=context)

@@ -106,11 +106,15 @@ def _log(board, dataset, loaded, contract: str, keys: list[str], echo) -> Evalua
 
     from factory.jobs.evaluate_log import log_artifacts, log_child
     from factory.packaging.registry import write_overfitting_tags
+    from factory.tracking import clean_params, log_bars_input, use_experiment
 
     table = board.table
     ok = table[table["error"] == ""]
-    with mlflow.start_run(run_name=f"evaluate-{contract}") as parent:
+    with mlflow.start_run(run_name=f"evaluate-{contract}", experiment_id=use_experiment(contract, "evaluate")
+                          ) as parent:
         run_id = parent.info.run_id
+        # Every model of the leaderboard is fitted and scored on CPCV splits of these bars.
+        log_bars_input(dataset.bars, loaded.source, loaded.sha256, contract, context="training")
         mlflow.set_tags({"factory.entry_point": "evaluate", "factory.contract": contract,
                          "factory.data_sha256": loaded.sha256, "factory.models": ",".join(keys)})
         if board.pbo_reason:
@@ -120,7 +124,7 @@ def _log(board, dataset, loaded, contract: str, keys: list[str], echo) -> Evalua
                   "cpcv.n_test_groups": board.plan.n_test_groups, "cpcv.n_paths": board.plan.n_paths,
                   "split.purge_bars": dataset.config.split.purge_bars,
                   "split.embargo_bars": dataset.config.split.embargo_bars, "labels.tuning": "off"}
-        mlflow.log_params({k: v for k, v in params.items() if k not in logged})
+        mlflow.log_params({k: v for k, v in clean_params(params).items() if k not in logged})
         summary = {"n_models": float(len(keys)), "n_failed": float(len(board.errors)),
                    "n_paths": float(board.plan.n_paths)}
         if np.isfinite(board.pbo):
