@@ -5,12 +5,15 @@
   ``MLFLOW_EXPERIMENT_ID``, ``MLFLOW_RUN_ID``, or an active run).
 * :func:`record_failure`: under ``mlflow run`` the run exists before our code starts (``MLFLOW_RUN_ID``), so a
   failure is written on it (an ``error`` tag and an ``error.txt`` artifact) instead of leaving a bare FAILED run.
+* :func:`job_run`: ``mlflow.start_run`` in that experiment, and a failure inside the run (once our own code
+  has started it, with ``factory train`` as much as under ``mlflow run``) is recorded on it the same way.
 * :func:`clean_params`: params without a value are not logged (MLflow would show a literal ``''``).
 """
 
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from typing import Any
 
 # Environment variables through which the user or `mlflow run` has already picked the experiment (or the run).
@@ -121,3 +124,24 @@ def log_bars_input(bars, source: str, sha256: str, contract: str, context: str =
         dataset = mlflow.data.from_pandas(bars, source=source, name=f"{contract.lower()}-bars",
                                           digest=dataset_digest(sha256))
     mlflow.log_input(dataset, context=context)
+
+
+@contextmanager
+def job_run(contract: str, job: str, run_name: str):
+    """``mlflow.start_run`` for a job: in :func:`use_experiment`'s experiment, and an exception raised inside
+    leaves the reason on the run (:func:`record_failure`) before MLflow ends it FAILED and the error goes on."""
+    import traceback
+
+    import mlflow
+
+    from factory.errors import FactoryError
+
+    with mlflow.start_run(run_name=run_name, experiment_id=use_experiment(contract, job)) as run:
+        try:
+            yield run
+        except FactoryError as exc:
+            record_failure(str(exc), run_id=run.info.run_id)
+            raise
+        except Exception as exc:
+            record_failure(f"{type(exc).__name__}: {exc}", detail=traceback.format_exc(), run_id=run.info.run_id)
+            raise

@@ -106,12 +106,11 @@ def _log(board, dataset, loaded, contract: str, keys: list[str], echo) -> Evalua
 
     from factory.jobs.evaluate_log import log_artifacts, log_child
     from factory.packaging.registry import write_overfitting_tags
-    from factory.tracking import clean_params, log_bars_input, use_experiment
+    from factory.tracking import clean_params, job_run, log_bars_input
 
     table = board.table
     ok = table[table["error"] == ""]
-    with mlflow.start_run(run_name=f"evaluate-{contract}", experiment_id=use_experiment(contract, "evaluate")
-                          ) as parent:
+    with job_run(contract, "evaluate", f"evaluate-{contract}") as parent:
         run_id = parent.info.run_id
         # Every model of the leaderboard is fitted and scored on CPCV splits of these bars.
         log_bars_input(dataset.bars, loaded.source, loaded.sha256, contract, context="training")

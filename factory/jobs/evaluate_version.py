@@ -270,10 +270,9 @@ def _evaluate(model_uri, data, contract, config_file, tz, echo, dst) -> Evaluate
     c = client()
     mv = get_version(name, version, c)
     table = result_table(metrics, _train_numbers(mv, c))
-    from factory.tracking import clean_params, log_bars_input, use_experiment
+    from factory.tracking import clean_params, job_run, log_bars_input
 
-    with mlflow.start_run(run_name=f"evaluate-{name}-v{version}", experiment_id=use_experiment(own, "evaluate")
-                          ) as run:
+    with job_run(own, "evaluate", f"evaluate-{name}-v{version}") as run:
         run_id = run.info.run_id
         # Held-out bars scored by a fitted version: an evaluation input, not training data.
         log_bars_input(bars, loaded.source, loaded.sha256, own, context="evaluation")

@@ -24,14 +24,13 @@ def run_pipeline(data: str | None = None, contract: str | None = None, config_fi
     from factory.data.profile import profile_bars, profile_html
     from factory.dataset import build_dataset
     from factory.evaluation.plots import label_balance_plot, regime_plot
-    from factory.tracking import clean_params, log_bars_input, use_experiment
+    from factory.tracking import clean_params, job_run, log_bars_input
 
     config = resolve_config(contract, config_file, tz, overrides)
     loaded = load_bars(data, config)
     dataset = build_dataset(loaded.bars, config, progress=progress)
 
-    with mlflow.start_run(run_name=f"pipeline-{config.contract.lower()}",
-                          experiment_id=use_experiment(config.contract, "pipeline")) as run:
+    with job_run(config.contract, "pipeline", f"pipeline-{config.contract.lower()}") as run:
         log_bars_input(loaded.bars, loaded.source, loaded.sha256, config.contract, context="training")
         mlflow.set_tags({"factory.entry_point": "pipeline", "factory.contract": config.contract,
                          "factory.data_sha256": loaded.sha256})

@@ -186,7 +186,7 @@ def _log_and_register(tc: TrainConfig, name: str, loaded, dataset, bundle, evals
     from factory.packaging.registry import (
         client, description_table, register, set_version_tags, version_number_tags,
     )
-    from factory.tracking import clean_params, log_bars_input, use_experiment
+    from factory.tracking import clean_params, job_run, log_bars_input
 
     reference = reference_sample(dataset.features, dataset.bars["timestamp"], dataset.rows("train"),
                                  tc.training.reference_rows)
@@ -194,8 +194,7 @@ def _log_and_register(tc: TrainConfig, name: str, loaded, dataset, bundle, evals
     label_config = {**{k: (int(v) if k == "horizon" else float(v)) for k, v in dataset.barriers.items()},
                     "atr_window": lc.atr_window, "path": lc.path, "entry": lc.entry,
                     "include_costs": lc.include_costs}
-    with mlflow.start_run(run_name=f"train-{name}", experiment_id=use_experiment(tc.pipeline.contract, "train")
-                          ) as run:
+    with job_run(tc.pipeline.contract, "train", f"train-{name}") as run:
         run_id = run.info.run_id
         log_bars_input(dataset.bars, loaded.source, loaded.sha256, tc.pipeline.contract, context="training")
         tags = version_tags(dataset, loaded, evals, run_id, tc.model_key)

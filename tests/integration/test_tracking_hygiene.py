@@ -142,3 +142,37 @@ def test_rounded_tag_value():
     assert rounded_tag_value(12000.0) == "12000" and rounded_tag_value(57) == "57"
     assert rounded_tag_value(1.234567e-7) == "1.235e-07"
     assert rounded_tag_value(float("nan")) == "nan" and rounded_tag_value("abc") == "abc"
+
+
+def test_a_failure_inside_a_factory_train_run_is_recorded_on_it(tmp_path, monkeypatch):
+    """Once `factory train` has started its run, a failure (here: logging the model) leaves the reason on it."""
+    import mlflow
+
+    import factory.packaging.log_model as log_model
+    from factory.data.synth import synth_to_file
+    from factory.jobs.train import run_train
+
+    data = synth_to_file(tmp_path / "bars.parquet", n_bars=12_000, seed=5)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    for var in ("MLFLOW_EXPERIMENT_NAME", "MLFLOW_EXPERIMENT_ID", "MLFLOW_RUN_ID"):
+        monkeypatch.delenv(var, raising=False)
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(log_model, "log_pyfunc", full_disk)
+    mlflow.set_tracking_uri(uri)
+    try:
+        with pytest.raises(OSError, match="No space left on device"):
+            run_train("lightgbm", data=str(data), config_file=str(SMALL_CONFIG), progress=False,
+                      echo=lambda *_: None)
+        client = mlflow.MlflowClient(uri)
+        [run] = client.search_runs([client.get_experiment_by_name("mes-train").experiment_id])
+        assert run.info.status == "FAILED"
+        assert run.data.tags["error"] == "OSError: [Errno 28] No space left on device"
+        text = Path(client.download_artifacts(run.info.run_id, "error.txt", str(tmp_path))).read_text()
+        assert text.startswith("OSError: [Errno 28] No space left on device\n\nTraceback (most recent call last):")
+        assert "full_disk" in text
+    finally:
+        mlflow.set_tracking_uri(None)
