@@ -27,7 +27,7 @@ install-dev: torch
 	$(PIP) install -q -e ".[dev,foundation]"
 
 run: install
-	mlflow run . -e train -P model=tcn --env-manager local
+	mlflow run . -e train -P model=tcn --env-manager local --experiment-name mes-train
 
 test: install-dev
 	$(PYTHON) -m pytest -m "not slow"

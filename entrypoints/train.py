@@ -3,4 +3,5 @@
 from entrypoints._params import run_verb
 
 if __name__ == "__main__":
-    run_verb(["train", "--quiet"])
+    # Not quiet: the pipeline steps and the model's epochs show their progress on stderr under `mlflow run` too.
+    run_verb(["train"])

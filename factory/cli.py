@@ -1,7 +1,9 @@
 """The `factory` console script. Thin: parse arguments, call the library, turn user errors into one line.
 
 Any :class:`~factory.errors.FactoryError` (bad data, bad config, a leaking split) prints ``error: ...`` on one
-line and exits with code 2; no traceback reaches the user for a problem they can fix.
+line and exits with code 2; no traceback reaches the user for a problem they can fix. Under ``mlflow run`` (which
+creates the run before this process starts) the failure is also recorded on that run: an ``error`` tag and an
+``error.txt`` artifact (:func:`factory.tracking.record_failure`).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from factory.errors import DataValidationError, FactoryError
+from factory.errors import FactoryError
 
 EXIT_USER_ERROR = 2
 
@@ -349,14 +351,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "kind", None) in ("volume", "dollar") and args.threshold is None:
         parser.error("--threshold is required for volume and dollar bars")
+    from factory.tracking import record_failure
+
     try:
         return int(args.func(args) or 0)
-    except DataValidationError as exc:
+    except FactoryError as exc:  # DataValidationError included
         print(f"error: {exc}", file=sys.stderr)
+        # Under `mlflow run` the run was created before this process started: it says why it failed.
+        record_failure(str(exc))
         return EXIT_USER_ERROR
-    except FactoryError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USER_ERROR
+    except Exception as exc:
+        import traceback
+
+        # A bug, not a user error: the traceback stays visible, and the run keeps it too.
+        record_failure(f"{type(exc).__name__}: {exc}", detail=traceback.format_exc())
+        raise
 
 
 if __name__ == "__main__":

@@ -99,9 +99,9 @@ class Dataset:
 
 
 def _progress(enabled: bool, total: int):
-    from tqdm.auto import tqdm
+    from factory.progress import progress_bar
 
-    return tqdm(total=total, desc="pipeline", unit="step", disable=not enabled, leave=False)
+    return progress_bar(total, "pipeline", unit="step", disable=not enabled)
 
 
 def build_dataset(bars: pd.DataFrame, config: PipelineConfig, *, progress: bool = False) -> Dataset:

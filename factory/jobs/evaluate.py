@@ -115,11 +115,14 @@ def _log(board, dataset, loaded, contract: str, keys: list[str], echo, choice=No
     from factory.jobs.evaluate_log import log_artifacts, log_child
     from factory.packaging.registry import write_overfitting_tags
     from factory.profiles import profile_params, profile_tags
+    from factory.tracking import clean_params, job_run, log_bars_input
 
     table = board.table
     ok = table[table["error"] == ""]
-    with mlflow.start_run(run_name=f"evaluate-{contract}") as parent:
+    with job_run(contract, "evaluate", f"evaluate-{contract}") as parent:
         run_id = parent.info.run_id
+        # Every model of the leaderboard is fitted and scored on CPCV splits of these bars.
+        log_bars_input(dataset.bars, loaded.source, loaded.sha256, contract, context="training")
         mlflow.set_tags({"factory.entry_point": "evaluate", "factory.contract": contract,
                          "factory.data_sha256": loaded.sha256, "factory.models": ",".join(keys),
                          **(profile_tags(choice) if choice else {})})
@@ -131,7 +134,7 @@ def _log(board, dataset, loaded, contract: str, keys: list[str], echo, choice=No
                   "split.purge_bars": dataset.config.split.purge_bars,
                   "split.embargo_bars": dataset.config.split.embargo_bars, "labels.tuning": "off",
                   **(profile_params(choice) if choice else {})}
-        mlflow.log_params({k: v for k, v in params.items() if k not in logged})
+        mlflow.log_params({k: v for k, v in clean_params(params).items() if k not in logged})
         summary = {"n_models": float(len(keys)), "n_failed": float(len(board.errors)),
                    "n_paths": float(board.plan.n_paths)}
         if np.isfinite(board.pbo):

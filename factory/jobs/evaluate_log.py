@@ -77,7 +77,9 @@ def log_child(board, key: str, parent_run_id: str) -> str:
     """One nested run for ``key``: its numbers, tables and plots, or its error (the run then ends FAILED)."""
     import mlflow
 
-    with mlflow.start_run(run_name=f"evaluate-{key}", nested=True,
+    # A nested run goes to the active experiment unless told: it belongs next to its parent.
+    experiment_id = mlflow.active_run().info.experiment_id
+    with mlflow.start_run(run_name=f"evaluate-{key}", nested=True, experiment_id=experiment_id,
                           tags={"mlflow.parentRunId": parent_run_id, "factory.model": key}) as child:
         run_id = child.info.run_id
         if key in board.errors:

@@ -181,6 +181,20 @@ def _fmt(value: Any, fmt: str) -> str:
     return fmt.format(v) if math.isfinite(v) else "n/a"
 
 
+def _train_numbers(mv, c) -> dict[str, Any]:
+    """The version's tags overlaid with its train run's metrics: the tags are rounded to 4 significant digits,
+    the run has the full numbers, which a side-by-side table with this file's numbers needs."""
+    from mlflow.exceptions import MlflowException
+
+    numbers: dict[str, Any] = dict(mv.tags)
+    if mv.run_id:
+        try:
+            numbers.update(c.get_run(mv.run_id).data.metrics)
+        except MlflowException:  # the train run was deleted: the rounded tags are what is left
+            pass
+    return numbers
+
+
 def result_table(heldout: dict[str, float], version_tags: dict[str, str]) -> str:
     """Markdown table: the version's own held-out test numbers (from its tags) next to this file's."""
     lines = ["| Metric | Held-out test split (train run) | This file |", "|---|---:|---:|"]
@@ -246,9 +260,13 @@ def _evaluate(model_uri, data, contract, config_file, tz, echo, dst) -> Evaluate
                      f"or lie at or before the end of its test window ({(meta.get('test_window') or {}).get('end')})")
     c = client()
     mv = get_version(name, version, c)
-    table = result_table(metrics, dict(mv.tags))
-    with mlflow.start_run(run_name=f"evaluate-{name}-v{version}") as run:
+    table = result_table(metrics, _train_numbers(mv, c))
+    from factory.tracking import clean_params, job_run, log_bars_input
+
+    with job_run(own, "evaluate", f"evaluate-{name}-v{version}") as run:
         run_id = run.info.run_id
+        # Held-out bars scored by a fitted version: an evaluation input, not training data.
+        log_bars_input(bars, loaded.source, loaded.sha256, own, context="evaluation")
         mlflow.set_tags({
             "factory.entry_point": "evaluate",
             "factory.evaluated_model_uri": resolved.uri,
@@ -265,7 +283,7 @@ def _evaluate(model_uri, data, contract, config_file, tz, echo, dst) -> Evaluate
         params = {"model_uri": model_uri, "data": loaded.source, "data.sha256": loaded.sha256,
                   "label.k_up": label_config["k_up"], "label.k_down": label_config["k_down"],
                   "label.horizon": horizon}
-        mlflow.log_params({k: v for k, v in params.items() if k not in logged})
+        mlflow.log_params({k: v for k, v in clean_params(params).items() if k not in logged})
         mlflow.log_metrics(metrics)
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)

@@ -27,6 +27,7 @@ def run_pipeline(data: str | None = None, contract: str | None = None, config_fi
     from factory.data.profile import profile_bars, profile_html
     from factory.dataset import build_dataset
     from factory.evaluation.plots import label_balance_plot, regime_plot
+    from factory.tracking import clean_params, job_run, log_bars_input
 
     # The profile depends on the bars' interval, so the bars are read first (with the reading settings only).
     loaded, choice = load_profiled_bars(data, contract, config_file, tz, overrides, profile=profile)
@@ -34,14 +35,15 @@ def run_pipeline(data: str | None = None, contract: str | None = None, config_fi
     echo(choice.line())
     dataset = build_dataset(loaded.bars, config, progress=progress)
 
-    with mlflow.start_run(run_name=f"pipeline-{config.contract.lower()}") as run:
+    with job_run(config.contract, "pipeline", f"pipeline-{config.contract.lower()}") as run:
+        log_bars_input(loaded.bars, loaded.source, loaded.sha256, config.contract, context="training")
         mlflow.set_tags({"factory.entry_point": "pipeline", "factory.contract": config.contract,
                          "factory.data_sha256": loaded.sha256, **profile_tags(choice)})
         params = {k: (json.dumps(v) if isinstance(v, (list, tuple)) else v) for k, v in config.flat().items()}
         params.update({"data.source": loaded.source, "data.sha256": loaded.sha256, **profile_params(choice)})
         # `mlflow run` has already logged the entry point's own parameters; MLflow refuses to change a param.
         logged = mlflow.get_run(run.info.run_id).data.params
-        mlflow.log_params({k: v for k, v in params.items() if k not in logged})
+        mlflow.log_params({k: v for k, v in clean_params(params).items() if k not in logged})
         mlflow.log_metrics(dataset.summary())
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)

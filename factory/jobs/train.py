@@ -13,8 +13,10 @@ Steps (everything that can fail on bad input â€” config, data, model settings â€
 4. :func:`factory.fitting.evaluate_part` on validation and test through the code the served pyfunc runs:
    scikit-learn classification metrics on labelled samples and a backtest of the signal over every bar of the
    segment with the contract's costs (:mod:`factory.evaluation.backtest`);
-5. log params, metrics, plots and the pyfunc to one MLflow run, register it as ``<contract>-<key>`` and store
-   the evaluation numbers as tags (and a Markdown table) on the new model version.
+5. log params, metrics, plots, the bars (as an MLflow dataset input) and the pyfunc to one MLflow run in the
+   ``<contract>-train`` experiment (:func:`factory.tracking.use_experiment`), register it as ``<contract>-<key>``
+   and store the evaluation summary as a short set of rounded tags (and a Markdown table) on the new model
+   version (:func:`factory.packaging.registry.version_number_tags`); the run keeps every number.
 
 The config file format is described in :mod:`factory.train_config`.
 """
@@ -190,8 +192,11 @@ def _log_and_register(tc: TrainConfig, name: str, loaded, dataset, bundle, evals
     from factory.packaging.log_model import log_pyfunc
     from factory.packaging.metadata import model_metadata
     from factory.packaging.reference import reference_sample
-    from factory.packaging.registry import client, description_table, register, set_version_tags
+    from factory.packaging.registry import (
+        client, description_table, register, set_version_tags, version_number_tags,
+    )
     from factory.profiles import profile_params, profile_tags
+    from factory.tracking import clean_params, job_run, log_bars_input
 
     reference = reference_sample(dataset.features, dataset.bars["timestamp"], dataset.rows("train"),
                                  tc.training.reference_rows)
@@ -199,8 +204,9 @@ def _log_and_register(tc: TrainConfig, name: str, loaded, dataset, bundle, evals
     label_config = {**{k: (int(v) if k == "horizon" else float(v)) for k, v in dataset.barriers.items()},
                     "atr_window": lc.atr_window, "path": lc.path, "entry": lc.entry,
                     "include_costs": lc.include_costs}
-    with mlflow.start_run(run_name=f"train-{name}") as run:
+    with job_run(tc.pipeline.contract, "train", f"train-{name}") as run:
         run_id = run.info.run_id
+        log_bars_input(dataset.bars, loaded.source, loaded.sha256, tc.pipeline.contract, context="training")
         tags = version_tags(dataset, loaded, evals, run_id, tc.model_key)
         mlflow.set_tags({"factory.entry_point": "train", "factory.contract": tc.pipeline.contract,
                          "factory.model": tc.model_key, "factory.data_sha256": loaded.sha256,
@@ -212,8 +218,11 @@ def _log_and_register(tc: TrainConfig, name: str, loaded, dataset, bundle, evals
                        **profile_params(choice)})
         # `mlflow run` has already logged the entry point's own parameters; MLflow refuses to change a param.
         logged = mlflow.get_run(run_id).data.params
-        mlflow.log_params({k: v for k, v in params.items() if k not in logged})
+        mlflow.log_params({k: v for k, v in clean_params(params).items() if k not in logged})
         metrics = {f"{p}_{k}": v for p, ev in evals.items() for k, v in ev.metrics.items() if np.isfinite(v)}
+        # The per-bar Sharpe and its bar count at full precision (the version's tags are rounded).
+        metrics.update({f"{p}_{k}": float(tags[f"{p}_{k}"]) for p in evals for k in ("sharpe_per_bar", "n_bars")
+                        if np.isfinite(tags[f"{p}_{k}"])})
         mlflow.log_metrics({**dataset.summary(), **metrics})
         _log_training_history(bundle.model)
         with tempfile.TemporaryDirectory() as tmp:
@@ -236,7 +245,8 @@ def _log_and_register(tc: TrainConfig, name: str, loaded, dataset, bundle, evals
                                                                      "sha256": loaded.sha256}}
         info = log_pyfunc(bundle, bars=dataset.bars, reference=reference, config=config, metadata=meta)
         version = str(register(info.model_uri, name).version)
-        set_version_tags(name, version, tags)
+        # A short, rounded set on the version (what promotion and users filter on); the run has every number.
+        set_version_tags(name, version, version_number_tags(tags))
         client().update_model_version(name, version, description=description_table(
             tags, title=f"{tc.model_key} on {tc.pipeline.contract} (run {run_id})"))
     return TrainResult(run_id=run_id, name=name, version=version, model_uri=f"models:/{name}/{version}",

@@ -112,6 +112,38 @@ def tag_value(value: Any) -> str:
     return str(value)
 
 
+# What a registered version keeps as tags out of a train run's numbers: the description's rows (selection and
+# held-out), the per-bar Sharpe and its bar count (the deflated champion comparison), and the identity of the
+# data and test window (promotion's same-window check). Every other metric stays on the run only.
+VERSION_NUMBER_SUFFIXES = tuple(s for s, _, _ in SUMMARY_ROWS if s not in OVERFITTING_ROWS) + (
+    "sharpe_per_bar", "n_bars")
+VERSION_IDENTITY_TAGS = ("factory_model", "contract", "data_sha256", "test_start_row", "test_end_row", "test_start",
+                         "test_end", "run_id", "git_commit")
+TAG_SIGNIFICANT_DIGITS = 4
+
+
+def rounded_tag_value(value: Any, digits: int = TAG_SIGNIFICANT_DIGITS) -> str:
+    """A number as tag text with ``digits`` significant digits (``0.1235``, ``12350.0``); whole numbers (counts,
+    rows) stay exact (``12000``, not ``1.2e+04``); anything else as text."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    v = float(value)
+    if not math.isfinite(v):
+        return repr(v)
+    if v.is_integer() and abs(v) < 1e15:
+        return str(int(v))
+    return repr(float(f"{v:.{digits}g}"))
+
+
+def version_number_tags(tags: dict[str, Any]) -> dict[str, str]:
+    """The subset of a train run's ``tags`` written on its registered version, numbers rounded
+    (:data:`VERSION_NUMBER_SUFFIXES`, :data:`VERSION_IDENTITY_TAGS`); the run keeps full precision."""
+    keep = {f"{p}_{s}" for p in PARTS for s in VERSION_NUMBER_SUFFIXES}
+    out = {k: rounded_tag_value(v) for k, v in tags.items() if k in keep}
+    out.update({k: str(tags[k]) for k in VERSION_IDENTITY_TAGS if k in tags})
+    return out
+
+
 def set_version_tags(name: str, version: int | str, tags: dict[str, Any], mlflow_client=None) -> None:
     c = mlflow_client or client()
     for k, v in tags.items():

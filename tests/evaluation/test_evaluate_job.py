@@ -66,6 +66,11 @@ def test_evaluate_job_logs_runs_artifacts_and_tags(tracking, tmp_path):
     c = mlflow.MlflowClient()
     parent = c.get_run(result.run_id)
     assert parent.info.run_name == "evaluate-MES"
+    # The contract's evaluate experiment (not "Default"), with the bars as the training dataset input.
+    assert c.get_experiment(parent.info.experiment_id).name == "mes-evaluate"
+    [data_input] = parent.inputs.dataset_inputs
+    assert data_input.dataset.digest == sha[:16] and data_input.dataset.name == "mes-bars"
+    assert {t.key: t.value for t in data_input.tags}["mlflow.data.context"] == "training"
     files = {f.path for f in c.list_artifacts(result.run_id)}
     assert {"leaderboard.csv", "leaderboard.md", "leaderboard.html", "plots"} <= files
     plots = {Path(f.path).name for f in c.list_artifacts(result.run_id, "plots")}

@@ -79,9 +79,13 @@ def test_tail_of_training_file_reproduces_the_versions_test_numbers(tracking, tm
     printed: list[str] = []
     res = run_evaluate_version(f"models:/{NAME}/1", str(tail), echo=printed.append)
 
+    # The version's tags are rounded to 4 significant digits; the train run keeps the full-precision numbers.
+    trained = client.get_run(mv.tags["run_id"]).data.metrics
     for key in ("net_sharpe", "n_trades", "net_pnl_usd", "max_drawdown_usd", "win_rate", "n_samples", "log_loss",
                 "accuracy", "brier"):
-        assert res.metrics[f"heldout_{key}"] == pytest.approx(float(mv.tags[f"test_{key}"]), rel=1e-12, abs=1e-12), key
+        assert res.metrics[f"heldout_{key}"] == pytest.approx(trained[f"test_{key}"], rel=1e-12, abs=1e-12), key
+        if key != "n_samples":  # not a version tag
+            assert float(mv.tags[f"test_{key}"]) == pytest.approx(trained[f"test_{key}"], rel=5e-4), key
     assert res.metrics["heldout_n_bars"] == int(mv.tags["test_end_row"]) - int(mv.tags["test_start_row"])
     # These bars are the version's own data: scored, but flagged.
     assert res.overlap_bars == len(pd.read_parquet(tail))
@@ -100,7 +104,7 @@ def test_tail_of_training_file_reproduces_the_versions_test_numbers(tracking, tm
     assert len(trades) == int(float(mv.tags["test_n_trades"]))
     assert client.get_model_version(NAME, "1").tags["heldout_run_id"] == res.run_id
     table = "\n".join(printed)
-    sharpe = float(mv.tags["test_net_sharpe"])
+    sharpe = trained["test_net_sharpe"]  # the table shows the train run's full numbers, not the rounded tags
     assert f"| Net Sharpe (annualised) | {sharpe:.3f} | {sharpe:.3f} |" in table
 
 
@@ -175,9 +179,12 @@ def test_train_writes_per_bar_sharpe_and_names_selection_metrics(tracking):
     # The annualised Sharpe is the per-bar one times sqrt(bars per year of the window).
     years = (pd.Timestamp(mv.tags["test_end"]) - pd.Timestamp(mv.tags["test_start"])).total_seconds() / (
         365.25 * 24 * 3600)
-    assert float(mv.tags["test_sharpe_per_bar"]) * ((n_bars - 1) / years) ** 0.5 == pytest.approx(
-        float(mv.tags["test_net_sharpe"]), rel=1e-9)
     run = client.get_run(mv.run_id)
+    m = run.data.metrics
+    assert m["test_n_bars"] == n_bars
+    assert m["test_sharpe_per_bar"] * ((n_bars - 1) / years) ** 0.5 == pytest.approx(m["test_net_sharpe"], rel=1e-9)
+    # The version carries the same numbers rounded to 4 significant digits (what the champion comparison reads).
+    assert float(mv.tags["test_sharpe_per_bar"]) == pytest.approx(m["test_sharpe_per_bar"], rel=5e-4)
     assert run.data.tags["factory.metrics.val"] == SELECTION_NOTE
     assert SELECTION_NOTE.startswith("selection (validation: in-sample for model choice)")
     assert "`val_*` metrics are **selection** metrics" in run.data.tags["mlflow.note.content"]

@@ -65,7 +65,8 @@ def test_planted_edge_is_found_and_its_null_twin_is_not(tracking, tmp_path):
     assert pbo_planted < 0.1
     # The controls are rows of the logged leaderboard, and never written on a registered version.
     assert not any(k.endswith(":shuffled") for k in result.tagged_versions)
-    children = mlflow.search_runs(filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'")
+    children = mlflow.search_runs(search_all_experiments=True,
+                                  filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'")
     assert len(children) == 4
 
     _, null = _leaderboard(tmp_path, "null")

@@ -34,7 +34,12 @@ def test_factory_pipeline_logs_params_metrics_and_artifacts(tracking_uri, small_
     out = capsys.readouterr().out
     run_id = out.split("run_id:")[1].split()[0]
     run = mlflow.MlflowClient().get_run(run_id)
+    assert mlflow.MlflowClient().get_experiment(run.info.experiment_id).name == "mes-pipeline"
+    [data_input] = run.inputs.dataset_inputs
+    assert data_input.dataset.digest == run.data.params["data.sha256"][:16]
+    assert json.loads(data_input.dataset.source)["uri"] == str(data)
     p, m = run.data.params, run.data.metrics
+    assert not [k for k, v in p.items() if v in ("", "None")]  # unset settings are not logged
     assert p["labels.tuning.n_trials"] == "4" and p["split.embargo_bars"] == "2000"
     assert p["data.source"] == str(data) and len(p["data.sha256"]) == 64
     assert m["n_bars"] == 20_000 and m["n_features"] >= 150

@@ -69,6 +69,15 @@ def test_train_prints_run_uri_and_serve_command(trained):
     assert "serve: mlflow models serve -m models:/mes-lightgbm/1 --env-manager local -h 127.0.0.1 -p 5000" in out
 
 
+def test_train_shows_the_pipeline_steps_progress_on_stderr(trained):
+    """`-e train` is not quiet: tqdm writes each pipeline step to stderr, which `mlflow run` passes through."""
+    err = trained.stderr
+    for step in ("features", "regimes (HMM, forward filter)", "barrier tuning (train only)", "labels",
+                 "split (purge + embargo)"):
+        assert f"{step}:" in err, step
+    assert "dataset: " in trained.stdout  # the summary line after the pipeline
+
+
 def test_run_has_params_metrics_plots_and_model(trained, tracking):
     run_id = trained.stdout.split("run_id: ")[1].split()[0]
     run = tracking.get_run(run_id)

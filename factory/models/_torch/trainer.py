@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import copy
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 
@@ -81,10 +80,10 @@ def _weighted_ce(logits: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
 
 
 def _progress(total: int, desc: str):
-    from tqdm.auto import tqdm
+    from factory.progress import progress_bar
 
     off = os.environ.get(PROGRESS_ENV, "1").strip() in ("0", "false", "no")
-    return tqdm(total=total, desc=desc, unit="epoch", file=sys.stderr, disable=off, leave=False)
+    return progress_bar(total, desc, unit="epoch", disable=off)
 
 
 def fit_classifier(module, train, y: np.ndarray, w: np.ndarray | None, val, cfg, *, device, name: str = "model"

@@ -10,7 +10,6 @@ inside the model folder (and so inside the pyfunc's artifacts): a served model n
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -77,10 +76,10 @@ def resolve_weights(key: str, model_path: str, required: tuple[str, ...], defaul
 
 
 def progress_bar(total: int, desc: str):
-    from tqdm.auto import tqdm
+    from factory.progress import progress_bar
 
     off = os.environ.get(PROGRESS_ENV, "1").strip().lower() in ("0", "false", "no")
-    return tqdm(total=total, desc=desc, unit="window", file=sys.stderr, disable=off, leave=False)
+    return progress_bar(total, desc, unit="window", disable=off)
 
 
 class FoundationForecaster(FactoryModel):
