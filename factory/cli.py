@@ -49,6 +49,7 @@ def _validate_config(args: argparse.Namespace):
     import logging
 
     from factory.config import resolve_config
+    from factory.errors import DataValidationError
     from factory.profiles import load_profiled_bars
 
     if args.min_bars is not None:  # the profile only sizes the minimum length
