@@ -38,9 +38,12 @@ class Evaluation:
 
 
 def regime_labels(dataset, rows: np.ndarray) -> dict[str, np.ndarray]:
-    """The regime of each bar of ``rows`` by kind: volatility and trend labels, the most probable HMM state."""
+    """The regime of each bar of ``rows`` by kind: volatility and trend labels, their cross (``2 * vol + trend``,
+    -1 where either is undefined) and the most probable HMM state."""
     reg = dataset.regimes
-    out = {"volatility": reg["vol_regime"].to_numpy()[rows], "trend": reg["trend_regime"].to_numpy()[rows]}
+    vol, trend = reg["vol_regime"].to_numpy()[rows], reg["trend_regime"].to_numpy()[rows]
+    cross = np.where((vol >= 0) & (trend >= 0), 2 * vol.astype(np.int64) + trend, -1)
+    out = {"volatility": vol, "trend": trend, "volatility_x_trend": cross}
     probs = reg.filter(like="hmm_p").to_numpy()
     if probs.shape[1]:
         p = probs[rows]
@@ -48,13 +51,21 @@ def regime_labels(dataset, rows: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
+def regime_names(dataset) -> dict[str, dict]:
+    """Display names of each regime kind's labels (see :func:`regime_labels`)."""
+    from factory.regimes import TREND_REGIME_NAMES, VOLATILITY_REGIME_NAMES, hmm_state_names
+
+    cross = {2 * v + t: f"{vn}_{tn}" for v, vn in VOLATILITY_REGIME_NAMES.items() if v >= 0
+             for t, tn in TREND_REGIME_NAMES.items() if t >= 0}
+    return {"volatility": VOLATILITY_REGIME_NAMES, "trend": TREND_REGIME_NAMES, "volatility_x_trend": cross,
+            "hmm": hmm_state_names(dataset.regimes.filter(like="hmm_p").shape[1])}
+
+
 def regime_table(dataset, rows: np.ndarray, pnl: np.ndarray, position: np.ndarray, rate: float) -> pd.DataFrame:
     """:func:`factory.evaluation.performance.per_regime` for every regime kind, stacked with a ``kind`` column."""
     from factory.evaluation.performance import per_regime
-    from factory.regimes import TREND_REGIME_NAMES, VOLATILITY_REGIME_NAMES, hmm_state_names
 
-    names = {"volatility": VOLATILITY_REGIME_NAMES, "trend": TREND_REGIME_NAMES,
-             "hmm": hmm_state_names(dataset.regimes.filter(like="hmm_p").shape[1])}
+    names = regime_names(dataset)
     tables = [per_regime(pnl, position, lab, rate, names[kind]).assign(kind=kind)
               for kind, lab in regime_labels(dataset, rows).items()]
     out = pd.concat(tables, ignore_index=True)
@@ -205,7 +216,7 @@ def evaluate(dataset, bundle, rows, samples=None, part: str = "test") -> Evaluat
     metrics["signal_short_share"] = float(np.mean(outputs["signal"] == -1))
     regimes = regime_table(dataset, rows, bt.pnl, bt.position, bars_per_year(bars["timestamp"].iloc[rows]))
     for r in regimes.itertuples():
-        if r.kind != "hmm":  # HMM states are in the table; the flat metrics keep the named regimes
+        if r.kind in ("volatility", "trend"):  # the cross and the HMM states are in the table (and its CSV)
             metrics[f"net_sharpe_{r.kind}_{r.regime}"] = r.net_sharpe
     return Evaluation(part, outputs, pos, y, raw, bt, metrics, regimes)
 

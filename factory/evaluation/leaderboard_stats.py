@@ -53,19 +53,14 @@ class Leaderboard:
     errors: dict[str, str] = field(default_factory=dict)
 
 
-def _regime_names(dataset) -> dict[str, dict]:
-    from factory.regimes import TREND_REGIME_NAMES, VOLATILITY_REGIME_NAMES, hmm_state_names
-
-    return {"volatility": VOLATILITY_REGIME_NAMES, "trend": TREND_REGIME_NAMES,
-            "hmm": hmm_state_names(int(dataset.regimes.filter(like="hmm_p").shape[1]))}
-
-
 def model_paths(run, plan, dataset) -> ModelPaths:
     """Concatenate each path's groups (time order) and summarise them; see the leaderboard module docstring."""
     from factory.evaluation.metrics import classification_metrics, expected_calibration_error
     from factory.evaluation.performance import max_drawdown, per_regime, sharpe
 
-    names = _regime_names(dataset)
+    from factory.fitting import regime_names
+
+    names = regime_names(dataset)
     pnl, pos, sharpes, dds, trades, wins, regime_rows = [], [], [], [], [], [], []
     for p, row in enumerate(plan.paths):
         parts = [run.groups[(int(s), g)] for g, s in enumerate(row)]

@@ -183,11 +183,12 @@ def _overfitting(tags: dict[str, str], gate: str, key: str, limit: float | None,
         model = tags.get("factory_model", "<key>")
         sha = str(tags.get("data_sha256", ""))[:12]
         what = "present but not a number" if key in tags else "missing"
+        others = ",".join([k for k in ("lightgbm", "logistic", "xgboost") if k != model][:2])
         return GateResult(gate, False, (
             f"the version's '{key}' tag is {what}: {key.upper()} comes from the CPCV leaderboard, which compares "
-            f"models on one data set; run `factory evaluate --models {model}` (with the other candidate models, "
-            f"e.g. `--models {model},lightgbm,logistic`) on the same data{f' (sha256 {sha})' if sha else ''} to "
-            f"write it on the version, or switch the gate off with `{gate}: null` in a promotion config"))
+            f"models on one data set; run `factory evaluate --models {model},{others}` (this model and the other "
+            f"candidates) on the same data{f' (sha256 {sha})' if sha else ''} to write it on the version, or "
+            f"switch the gate off with `{gate}: null` in a promotion config"))
     res = _bound(tags, gate, key, limit, minimum=minimum)
     source = [f"{tags[k]} {label}" for k, label in (("pbo_n_models", "models"),) if tags.get(k)]
     if tags.get("pbo_run_id"):

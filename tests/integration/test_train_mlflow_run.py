@@ -108,7 +108,11 @@ def test_run_has_params_metrics_plots_and_model(trained, tracking):
     # warm-up) add up to the whole segment's net P&L.
     regimes = pd.read_csv(mlflow.artifacts.download_artifacts(
         run_id=run_id, artifact_path="backtest/regimes_test.csv", tracking_uri=tracking.tracking_uri))
-    assert set(regimes["kind"]) == {"volatility", "trend", "hmm"}
+    assert set(regimes["kind"]) == {"volatility", "trend", "volatility_x_trend", "hmm"}
+    cross = regimes[regimes["kind"] == "volatility_x_trend"].set_index("regime")["n_bars"]
+    vol = regimes[regimes["kind"] == "volatility"].set_index("regime")["n_bars"]
+    for v in vol.index:  # each volatility regime's bars split into its trending and mean-reverting ones
+        assert cross.filter(like=f"{v}_").sum() == vol[v]
     hmm = regimes[regimes["kind"] == "hmm"]
     assert hmm["net_pnl_usd"].sum() == pytest.approx(run.data.metrics["test_net_pnl_usd"], abs=1e-6)
     assert (regimes.groupby("kind")["n_bars"].sum() <= hmm["n_bars"].sum()).all()
