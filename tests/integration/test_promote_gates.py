@@ -139,7 +139,7 @@ def test_pbo_dsr_gates_refuse_a_version_without_their_tags(registry):
     msg = str(err.value)
     assert "max_pbo: the version's 'pbo' tag is missing: PBO comes from the CPCV leaderboard" in msg
     assert "min_dsr: the version's 'dsr' tag is missing" in msg
-    assert "run `factory evaluate --models lightgbm`" in msg and "on the same data (sha256 abc123)" in msg
+    assert "run `factory evaluate --models lightgbm,logistic,xgboost`" in msg and "on the same data (sha256 abc123)" in msg
     assert "`max_pbo: null`" in msg
     assert _snapshot(client) == before
     v2 = _version(client, folder, 1.2, pbo="n/a")
