@@ -127,7 +127,7 @@ def test_later_file_via_alias_is_held_out(tracking, tmp_path):
     assert 0.0 <= res.metrics["heldout_win_rate"] <= 1.0
     # The per-regime table: HMM states from the version's HMM, volatility terciles of this file.
     regimes = pd.read_csv(client.download_artifacts(res.run_id, "backtest/regimes_heldout.csv", str(tmp_path)))
-    assert set(regimes["kind"]) == {"volatility", "trend", "hmm"}
+    assert set(regimes["kind"]) == {"volatility", "trend", "volatility_x_trend", "hmm"}
     assert client.get_run(res.run_id).data.tags["heldout_vol_regime_thresholds"] == "heldout_file"
 
 
