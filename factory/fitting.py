@@ -61,15 +61,20 @@ def regime_names(dataset) -> dict[str, dict]:
             "hmm": hmm_state_names(dataset.regimes.filter(like="hmm_p").shape[1])}
 
 
-def regime_table(dataset, rows: np.ndarray, pnl: np.ndarray, position: np.ndarray, rate: float) -> pd.DataFrame:
-    """:func:`factory.evaluation.performance.per_regime` for every regime kind, stacked with a ``kind`` column."""
-    from factory.evaluation.performance import per_regime
+def regime_table(dataset, rows: np.ndarray, pnl: np.ndarray, position: np.ndarray, rate: float,
+                 trades: pd.DataFrame | None = None) -> pd.DataFrame:
+    """:func:`factory.evaluation.performance.per_regime` for every regime kind, stacked with a ``kind`` column.
+
+    ``trades`` is the backtest's trade table over the same ``rows`` (its ``signal_row`` positions them).
+    """
+    from factory.evaluation.performance import REGIME_COLUMNS, per_regime
 
     names = regime_names(dataset)
-    tables = [per_regime(pnl, position, lab, rate, names[kind]).assign(kind=kind)
+    sig, net = (None, None) if trades is None else (trades["signal_row"].to_numpy(), trades["net_usd"].to_numpy())
+    tables = [per_regime(pnl, position, lab, rate, names[kind], sig, net).assign(kind=kind)
               for kind, lab in regime_labels(dataset, rows).items()]
     out = pd.concat(tables, ignore_index=True)
-    return out[["kind", "regime", "net_sharpe", "net_pnl_usd", "exposure", "n_bars"]]
+    return out[["kind", *REGIME_COLUMNS]]
 
 
 def sample_positions(dataset, rows: np.ndarray) -> np.ndarray:
@@ -214,7 +219,8 @@ def evaluate(dataset, bundle, rows, samples=None, part: str = "test") -> Evaluat
     metrics["n_samples"] = float(len(y))
     metrics["signal_long_share"] = float(np.mean(outputs["signal"] == 1))
     metrics["signal_short_share"] = float(np.mean(outputs["signal"] == -1))
-    regimes = regime_table(dataset, rows, bt.pnl, bt.position, bars_per_year(bars["timestamp"].iloc[rows]))
+    regimes = regime_table(dataset, rows, bt.pnl, bt.position, bars_per_year(bars["timestamp"].iloc[rows]),
+                           bt.trades)
     for r in regimes.itertuples():
         if r.kind in ("volatility", "trend"):  # the cross and the HMM states are in the table (and its CSV)
             metrics[f"net_sharpe_{r.kind}_{r.regime}"] = r.net_sharpe

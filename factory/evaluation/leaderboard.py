@@ -137,6 +137,7 @@ class GroupResult:
     pnl: np.ndarray  # net USD per bar of the group's stretch
     position: np.ndarray
     trade_net: np.ndarray  # net USD per trade
+    trade_rows: np.ndarray  # each trade's signal bar, as a position in the group's stretch
     y: np.ndarray
     proba: np.ndarray  # calibrated (down, flat, up) at the group's samples
     regimes: dict[str, np.ndarray]  # per-bar regime labels by kind (the split's own fit)
@@ -248,7 +249,8 @@ def _run_model(job: ModelJob) -> ModelRun:
             proba = ev.outputs[["prob_down", "prob_flat", "prob_up"]].to_numpy()[ev.sample_pos]
             run.groups[(sp.index, g)] = GroupResult(
                 np.asarray(ev.backtest.pnl, np.float64), np.asarray(ev.backtest.position, np.float64),
-                ev.backtest.trades["net_usd"].to_numpy(np.float64), ev.y, proba, regime_labels(ds, rows))
+                ev.backtest.trades["net_usd"].to_numpy(np.float64),
+                ev.backtest.trades["signal_row"].to_numpy(np.int64), ev.y, proba, regime_labels(ds, rows))
     run.selection = {k: float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
                      for k, v in selection.items()}
     run.seconds = time.perf_counter() - start

@@ -56,7 +56,7 @@ class Leaderboard:
 def model_paths(run, plan, dataset) -> ModelPaths:
     """Concatenate each path's groups (time order) and summarise them; see the leaderboard module docstring."""
     from factory.evaluation.metrics import classification_metrics, expected_calibration_error
-    from factory.evaluation.performance import max_drawdown, per_regime, sharpe
+    from factory.evaluation.performance import REGIME_COLUMNS, max_drawdown, per_regime, sharpe
 
     from factory.fitting import regime_names
 
@@ -73,18 +73,29 @@ def model_paths(run, plan, dataset) -> ModelPaths:
         dds.append(max_drawdown(pp))
         trades.append(len(tn))
         wins.append(int((tn > 0).sum()))
+        # Each group's trade positions shifted by the bars of the groups before it on this path.
+        starts = np.cumsum([0] + [len(r.pnl) for r in parts[:-1]])
+        tr = np.concatenate([r.trade_rows + s for r, s in zip(parts, starts)]).astype(np.int64)
         for kind in parts[0].regimes:
             lab = np.concatenate([r.regimes[kind] for r in parts])
-            t = per_regime(pp, po, lab, plan.rate, names[kind]).assign(kind=kind, path=p)
+            t = per_regime(pp, po, lab, plan.rate, names[kind], tr, tn).assign(kind=kind, path=p)
             regime_rows.append(t)
     sharpes = np.asarray(sharpes)
     y = np.concatenate([r.y for r in run.groups.values()])
     proba = np.concatenate([r.proba for r in run.groups.values()])
     regimes = pd.concat(regime_rows, ignore_index=True) if regime_rows else pd.DataFrame(
-        columns=["kind", "regime", "net_sharpe", "n_bars", "path"])
+        columns=["kind", *REGIME_COLUMNS, "path"])
+    # Path means (and the Sharpe's spread across paths); the win rate pools the paths' trades.
+    regimes = regimes.assign(n_wins=regimes["win_rate"] * regimes["n_trades"])
     regimes = (regimes.groupby(["kind", "regime"], sort=False)
                .agg(net_sharpe=("net_sharpe", "mean"), net_sharpe_std=("net_sharpe", "std"),
+                    sortino=("sortino", "mean"), net_pnl_usd=("net_pnl_usd", "mean"),
+                    max_drawdown_usd=("max_drawdown_usd", "mean"), n_trades=("n_trades", "mean"),
+                    n_wins=("n_wins", "mean"), exposure=("exposure", "mean"),
                     n_bars=("n_bars", "mean")).reset_index())
+    regimes.insert(regimes.columns.get_loc("n_wins"), "win_rate",
+                   (regimes["n_wins"] / regimes["n_trades"]).where(regimes["n_trades"] > 0))
+    regimes = regimes.drop(columns="n_wins")
     mean_pnl = np.mean(pnl, axis=0)
     finite = sharpes[np.isfinite(sharpes)]
     row: dict[str, Any] = {

@@ -96,22 +96,44 @@ def sharpe_confidence_interval(pnl, timestamps, level: float = 0.95, n_resamples
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
-def per_regime(pnl, position, regime, rate: float, names: dict | None = None) -> pd.DataFrame:
-    """``net_sharpe, net_pnl_usd, exposure, n_bars`` of the bars in each regime (the regime known at each bar).
+REGIME_COLUMNS = ["regime", "net_sharpe", "sortino", "net_pnl_usd", "max_drawdown_usd", "n_trades", "win_rate",
+                  "profit_factor", "exposure", "n_bars"]
+
+
+def per_regime(pnl, position, regime, rate: float, names: dict | None = None, trade_rows=None,
+               trade_net=None) -> pd.DataFrame:
+    """The backtest's metrics over the bars of each regime (the regime known at each bar): ``REGIME_COLUMNS``.
 
     ``regime`` holds one label per bar (ints or strings; negative ints are "undefined" warm-up bars and are
-    dropped); ``names`` maps labels to display names. The Sharpe of a regime uses the bars in it only, annualised
-    with ``rate`` (the whole series' bar rate), so it reads as "what the strategy earns while in that regime".
+    dropped); ``names`` maps labels to display names. The Sharpe and Sortino of a regime use the bars in it only,
+    annualised with ``rate`` (the whole series' bar rate), so they read as "what the strategy earns while in that
+    regime"; its drawdown is that of the regime's bars' P&L strung together. A trade (``trade_rows``: the bar of
+    its signal, ``trade_net``: its net USD) belongs to the regime of its signal bar, the regime the model saw
+    when it decided; without trades the trade columns are NaN.
     """
     pnl = np.asarray(pnl, dtype=np.float64)
     pos = np.asarray(position, dtype=np.float64)
     lab = pd.Series(np.asarray(regime)).reset_index(drop=True)
+    has_trades = trade_rows is not None and trade_net is not None
+    if has_trades:
+        trade_rows = np.asarray(trade_rows, dtype=np.int64)
+        trade_net = np.asarray(trade_net, dtype=np.float64)
+        if trade_rows.shape != trade_net.shape or (trade_rows.size and not (
+                0 <= trade_rows.min() and trade_rows.max() < len(lab))):
+            raise ValueError(f"trade_rows must be {trade_net.shape} bar positions in [0, {len(lab)})")
+        trade_lab = lab.to_numpy()[trade_rows]
     rows = []
     for value in sorted(lab.dropna().unique(), key=str):
         if isinstance(value, (int, np.integer)) and value < 0:
             continue
         m = (lab == value).to_numpy()
-        name = (names or {}).get(value, str(value))
-        rows.append({"regime": name, "net_sharpe": sharpe(pnl[m], rate), "net_pnl_usd": float(pnl[m].sum()),
-                     "exposure": float(np.mean(pos[m] != 0)), "n_bars": int(m.sum())})
-    return pd.DataFrame(rows, columns=["regime", "net_sharpe", "net_pnl_usd", "exposure", "n_bars"])
+        row = {"regime": (names or {}).get(value, str(value)), "net_sharpe": sharpe(pnl[m], rate),
+               "sortino": sortino(pnl[m], rate), "net_pnl_usd": float(pnl[m].sum()),
+               "max_drawdown_usd": max_drawdown(pnl[m]), "n_trades": np.nan, "win_rate": np.nan,
+               "profit_factor": np.nan, "exposure": float(np.mean(pos[m] != 0)), "n_bars": int(m.sum())}
+        if has_trades:
+            tn = trade_net[trade_lab == value]
+            row.update(n_trades=int(tn.size), win_rate=float(np.mean(tn > 0)) if tn.size else np.nan,
+                       profit_factor=profit_factor(tn))
+        rows.append(row)
+    return pd.DataFrame(rows, columns=REGIME_COLUMNS)

@@ -90,6 +90,11 @@ def test_evaluate_job_logs_runs_artifacts_and_tags(tracking, tmp_path):
     assert logistic.data.metrics["net_sharpe_mean"] == pytest.approx(row["net_sharpe_mean"])
     assert len(c.get_metric_history(logistic.info.run_id, "path_net_sharpe")) == 3
     assert {"regimes.csv", "paths.csv", "plots"} <= {f.path for f in c.list_artifacts(logistic.info.run_id)}
+    regimes = pd.read_csv(c.download_artifacts(logistic.info.run_id, "regimes.csv", str(tmp_path)))
+    hmm = regimes[regimes["kind"] == "hmm"]
+    # Per regime, path means: the HMM states (defined on every test bar) hold every path's trades.
+    assert hmm["n_trades"].sum() == pytest.approx(row["n_trades"])
+    assert ((regimes["win_rate"] >= 0) & (regimes["win_rate"] <= 1) | regimes["win_rate"].isna()).all()
 
     assert result.tagged_versions == {"logistic": v_new}  # lightgbm has no registered model: skipped
     tagged = c.get_model_version("mes-logistic", v_new)

@@ -57,3 +57,23 @@ def test_per_regime_splits_bars_and_drops_undefined():
     assert table.loc["calm", "net_pnl_usd"] == 0.5 and table.loc["wild", "net_pnl_usd"] == 3.5
     assert table.loc["calm", "n_bars"] == 3 and table.loc["calm", "exposure"] == pytest.approx(2 / 3)
     assert table.loc["calm", "net_sharpe"] == pytest.approx(perf.sharpe(pnl[[1, 2, 5]], 1.0))
+
+
+def test_per_regime_trades_belong_to_their_signal_bars_regime():
+    pnl = np.array([1.0, -1.0, 2.0, -3.0, 3.0, -0.5])
+    pos = np.array([1, 1, 1, 0, 1, 1])
+    regime = np.array([0, 0, 1, 1, 0, 1])
+    # Three trades: signalled at bar 0 (calm, +2), bar 2 (wild, -1) and bar 4 (calm, +0.5).
+    table = perf.per_regime(pnl, pos, regime, rate=1.0, names={0: "calm", 1: "wild"},
+                            trade_rows=[0, 2, 4], trade_net=[2.0, -1.0, 0.5]).set_index("regime")
+    assert table.loc["calm", "n_trades"] == 2 and table.loc["wild", "n_trades"] == 1
+    assert table.loc["calm", "win_rate"] == 1.0 and table.loc["wild", "win_rate"] == 0.0
+    assert table.loc["wild", "profit_factor"] == 0.0 and table.loc["calm", "profit_factor"] == np.inf
+    # Drawdown of the regime's bars strung together: wild is +2, -3, -0.5 -> peak 2, trough -1.5.
+    assert table.loc["wild", "max_drawdown_usd"] == pytest.approx(3.5)
+    assert table.loc["calm", "max_drawdown_usd"] == pytest.approx(1.0)
+    assert table.loc["calm", "sortino"] == pytest.approx(perf.sortino(pnl[[0, 1, 4]], 1.0))
+    without = perf.per_regime(pnl, pos, regime, rate=1.0)
+    assert without["n_trades"].isna().all() and without["win_rate"].isna().all()
+    with pytest.raises(ValueError, match="trade_rows"):
+        perf.per_regime(pnl, pos, regime, rate=1.0, trade_rows=[6], trade_net=[1.0])

@@ -115,6 +115,9 @@ def test_run_has_params_metrics_plots_and_model(trained, tracking):
         assert cross.filter(like=f"{v}_").sum() == vol[v]
     hmm = regimes[regimes["kind"] == "hmm"]
     assert hmm["net_pnl_usd"].sum() == pytest.approx(run.data.metrics["test_net_pnl_usd"], abs=1e-6)
+    # Every trade belongs to the regime of its signal bar: the states' trades are the segment's trades.
+    assert hmm["n_trades"].sum() == run.data.metrics["test_n_trades"]
+    assert {"sortino", "max_drawdown_usd", "win_rate", "profit_factor"} <= set(regimes.columns)
     assert (regimes.groupby("kind")["n_bars"].sum() <= hmm["n_bars"].sum()).all()
 
 
