@@ -199,7 +199,7 @@ def write_atomically(data: bytes, folder: Path, name: str, fsync: bool = False) 
 
 
 def _fsync_folder(folder: Path) -> None:
-    """Make a rename in ``folder`` durable (POSIX; Windows cannot open a folder and needs no such step)."""
+    """Make a rename in ``folder`` durable (POSIX only: Windows cannot open a folder to fsync it)."""
     if os.name == "nt":
         return
     fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
