@@ -36,11 +36,11 @@ so a logged prediction survives a power loss too (without it, it survives any cr
   write that fails is only a logged warning.
 
 Cost (``python benchmarks/inference_log.py``: LightGBM, default feature set of 196 inputs, sequential
-``last_only`` requests of ``min_bars`` = 1,380 bars against real servers, on two cores shared with other jobs):
-p50 / p99 39.9 / 90.5 ms with the log off, 48.1 / 79.3 ms sync, 48.1 / 97.8 ms async, 55.8 / 92.4 ms sync with
-fsync; the server's CPU per request 20.2 ms off and 24.7 / 24.8 / 25.8 ms with the log. The file costs ~4.5 ms
-of CPU in both modes (Parquet encoding of ~200 columns holds the GIL), so on a busy 2-core machine async saves
-no latency; one sync append alone takes 2.4-6.4 ms p50 depending on load (12 ms with fsync).
+``last_only`` requests of ``min_bars`` = 1,380 bars against real servers; two runs on two cores shared with other
+jobs): p50 39.9 / 42.6 ms with the log off, 48.1 / 50.7 ms sync, 48.1 / 46.9 ms async, 55.8 / 56.2 ms sync with
+fsync (p99 79-115 ms in every mode, load-bound). The file costs ~4.6 ms of server CPU per request in both modes
+(Parquet encoding of ~200 columns holds the GIL), so on a busy 2-core machine async saves 0-4 ms of p50; one sync
+append alone takes 2.8-6.4 ms p50 depending on load (12 ms with fsync).
 """
 
 from __future__ import annotations
