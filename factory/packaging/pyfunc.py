@@ -9,6 +9,11 @@ bundle, then appends the predicted rows' model inputs and outputs to the log. An
 raises ``MlflowException`` with ``INVALID_PARAMETER_VALUE``, which ``mlflow models serve`` returns as HTTP 400
 with the message.
 
+In the log's default (sync) mode the file is written before ``predict`` returns, so before the server sends the
+response; when it cannot be written, ``predict`` raises ``MlflowException`` with ``TEMPORARILY_UNAVAILABLE``,
+returned as HTTP 503 with the cause: a server-side fault, and the prediction is not answered since it could not be
+logged. The async mode (``FACTORY_INFERENCE_LOG_MODE=async``) never fails a request for the log.
+
 Params: ``last_only`` (bool, default false): return only the last bar's row.
 """
 
@@ -76,9 +81,18 @@ class FactoryPyfunc(mlflow.pyfunc.PythonModel):
         return out
 
     def _log(self, received_us: int, out: pd.DataFrame, inputs: pd.DataFrame) -> None:
-        from serving.inference_log import OUTPUT_NAMES
+        from serving.inference_log import OUTPUT_NAMES, InferenceLogWriteError
 
         # Plain arrays only: the response frame is still to be serialised by the server.
-        self.inference_log.append(
-            received_us, uuid.uuid4().hex, pd.DatetimeIndex(out["timestamp"]).asi8,
-            inputs.to_numpy(), {k: np.asarray(out[k].to_numpy()) for k in OUTPUT_NAMES})
+        try:
+            self.inference_log.append(
+                received_us, uuid.uuid4().hex, pd.DatetimeIndex(out["timestamp"]).asi8,
+                inputs.to_numpy(), {k: np.asarray(out[k].to_numpy()) for k in OUTPUT_NAMES})
+        except InferenceLogWriteError as exc:
+            from mlflow.exceptions import MlflowException
+            from mlflow.protos.databricks_pb2 import TEMPORARILY_UNAVAILABLE
+
+            # 503, not 400: the request was fine; the server cannot keep the record it promised to keep.
+            raise MlflowException(f"server error, prediction not answered: {exc}. The inference log "
+                                  f"(FACTORY_INFERENCE_LOG) must be writable for the server to answer; retry "
+                                  f"once it is", error_code=TEMPORARILY_UNAVAILABLE) from None

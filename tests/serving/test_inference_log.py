@@ -1,4 +1,5 @@
-"""The inference log writer and reader: exact format, atomic files, concurrency, failures, misconfiguration."""
+"""The inference log writer and reader: exact format, atomic files, sync and async modes, concurrency, failures,
+misconfiguration."""
 
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from serving.inference_log import (
-    ENV, OUTPUT_NAMES, InferenceLog, InferenceLogError, file_name, folder_name, load_inference_rows, log_columns,
-    open_from_env, read_inference_log, received_time,
+    ENV, FSYNC_ENV, MODE_ENV, OUTPUT_NAMES, InferenceLog, InferenceLogError, InferenceLogWriteError, file_name,
+    folder_name, load_inference_rows, log_columns, open_from_env, read_inference_log, received_time,
 )
 
 FEATURES = ["ret_log_1", "rsi_14", "hmm_p0", "hmm_p1"]
@@ -79,8 +80,29 @@ def test_float64_inputs_stay_float64(tmp_path):
     np.testing.assert_array_equal(table.to_pandas()[FEATURES].to_numpy(), inputs)
 
 
+def test_sync_append_returns_once_its_file_is_in_place(tmp_path):
+    log = InferenceLog(tmp_path, FEATURES)  # sync is the default
+    assert log.mode == "sync"
+    ids = []
+    for i in range(5):
+        ids.append(_append(log, n=2, seed=i))
+        # No flush, no wait: the file of every append that returned is already there, whole.
+        rows = load_inference_rows(read_inference_log(tmp_path))
+        assert sorted(set(rows["request_id"])) == sorted(ids) and len(rows) == 2 * len(ids)
+    assert not list(tmp_path.glob(".tmp-*"))
+
+
+def test_async_append_returns_before_its_file_is_written(tmp_path):
+    log = InferenceLog(tmp_path, FEATURES, background=True)
+    assert log.mode == "async"
+    _append(log)
+    assert read_inference_log(tmp_path) == []  # queued: the writer waits a few ms before writing
+    assert log.flush(timeout=20) and len(read_inference_log(tmp_path)) == 1
+    log.close()
+
+
 def test_background_writer_flushes_every_record(tmp_path):
-    log = InferenceLog(tmp_path, FEATURES)
+    log = InferenceLog(tmp_path, FEATURES, background=True)
     ids = {_append(log, seed=i) for i in range(40)}
     assert log.flush(timeout=20)
     rows = load_inference_rows(read_inference_log(tmp_path))
@@ -90,8 +112,9 @@ def test_background_writer_flushes_every_record(tmp_path):
     assert len(read_inference_log(tmp_path)) == 41
 
 
-def test_concurrent_appends_never_collide(tmp_path):
-    log = InferenceLog(tmp_path, FEATURES)
+@pytest.mark.parametrize("background", [False, True], ids=["sync", "async"])
+def test_concurrent_appends_never_collide(tmp_path, background):
+    log = InferenceLog(tmp_path, FEATURES, background=background)
     same_instant = time.time_ns() // 1000  # even the same receive time gives distinct files
     ids: list[str] = []
     lock = threading.Lock()
@@ -114,17 +137,33 @@ def test_concurrent_appends_never_collide(tmp_path):
     assert not list(tmp_path.glob(".tmp-*"))
 
 
-def test_failure_between_write_and_rename_leaves_nothing_visible(tmp_path, monkeypatch, caplog):
-    log = InferenceLog(tmp_path, FEATURES, background=False)
-
+def _no_space(monkeypatch):
     def crash(src, dst):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "replace", crash)
+
+
+def test_sync_failure_between_write_and_rename_raises_and_leaves_nothing_visible(tmp_path, monkeypatch, caplog):
+    log = InferenceLog(tmp_path, FEATURES)
+    _no_space(monkeypatch)
+    with caplog.at_level(logging.ERROR, logger="serving.inference_log"):
+        with pytest.raises(InferenceLogWriteError, match=r"could not write the file of request [0-9a-f]{32} in "
+                                                         r"'.*': \[Errno 28\] No space left on device"):
+            _append(log)
+    assert "could not write" in caplog.text  # the server's own log says it too
+    assert read_inference_log(tmp_path) == [] and not list(tmp_path.iterdir())
+
+
+def test_async_failure_between_write_and_rename_is_a_warning(tmp_path, monkeypatch, caplog):
+    log = InferenceLog(tmp_path, FEATURES, background=True)
+    _no_space(monkeypatch)
     with caplog.at_level(logging.WARNING, logger="serving.inference_log"):
         _append(log)  # must not raise
+        assert log.flush(timeout=20)
     assert "could not write" in caplog.text and "No space left" in caplog.text
     assert read_inference_log(tmp_path) == [] and not list(tmp_path.iterdir())
+    log.close()
 
 
 def test_reader_ignores_temporary_and_foreign_files(tmp_path):
@@ -146,14 +185,67 @@ def test_reader_ignores_temporary_and_foreign_files(tmp_path):
     assert load_inference_rows([]).empty
 
 
-def test_a_write_that_fails_later_is_a_warning(tmp_path, caplog):
-    folder = tmp_path / "logs"
-    log = InferenceLog(folder, FEATURES, background=False)
+def _folder_becomes_a_file(folder: Path) -> None:
+    # Works as root too, where a read-only folder would still be writable.
     folder.rmdir()
     folder.write_text("the folder became a file")
+
+
+def test_a_sync_write_that_fails_later_raises(tmp_path):
+    folder = tmp_path / "logs"
+    log = InferenceLog(folder, FEATURES)
+    _append(log)
+    (folder / next(p.name for p in folder.iterdir())).unlink()
+    _folder_becomes_a_file(folder)
+    with pytest.raises(InferenceLogWriteError, match="could not write the file of request .* Not a directory"):
+        _append(log)
+
+
+def test_an_async_write_that_fails_later_is_a_warning(tmp_path, caplog):
+    folder = tmp_path / "logs"
+    log = InferenceLog(folder, FEATURES, background=True)
+    _folder_becomes_a_file(folder)
     with caplog.at_level(logging.WARNING, logger="serving.inference_log"):
         _append(log)
+        assert log.flush(timeout=20)
     assert "could not write" in caplog.text
+    log.close()
+
+
+def test_fsync_flushes_the_file_and_then_its_folder(tmp_path, monkeypatch):
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def spy(fd):
+        synced.append(os.readlink(f"/proc/self/fd/{fd}") if os.path.exists("/proc/self/fd") else str(fd))
+        return real_fsync(fd)
+
+    log = InferenceLog(tmp_path, FEATURES, fsync=True)
+    monkeypatch.setattr(os, "fsync", spy)
+    rid = _append(log)
+    assert len(synced) == 2
+    if os.path.exists("/proc/self/fd"):
+        assert Path(synced[0]).name.startswith(".tmp-") and rid in synced[0]  # the file, before its rename
+        assert Path(synced[1]) == tmp_path.resolve()  # then the folder, so the rename is on disk too
+    synced.clear()
+    InferenceLog(tmp_path / "plain", FEATURES).append(1, uuid.uuid4().hex, *_record())
+    assert synced == []
+
+
+def test_the_mode_comes_from_the_environment_and_is_checked(tmp_path):
+    root = str(tmp_path / "logs")
+    assert open_from_env("m", FEATURES, environ={ENV: root}).mode == "sync"
+    assert open_from_env("m", FEATURES, environ={ENV: root, MODE_ENV: "sync"}).mode == "sync"
+    assert open_from_env("m", FEATURES, environ={ENV: root, MODE_ENV: " "}).mode == "sync"
+    log = open_from_env("m", FEATURES, environ={ENV: root, MODE_ENV: " Async "})
+    assert log.mode == "async" and log.background
+    log.close()
+    assert open_from_env("m", FEATURES, environ={ENV: root, FSYNC_ENV: "1"}).fsync
+    assert not open_from_env("m", FEATURES, environ={ENV: root}).fsync
+    for bad in ("asynch", "background", "0"):
+        for env in ({ENV: root, MODE_ENV: bad}, {MODE_ENV: bad}):  # a typo fails even without the log
+            with pytest.raises(InferenceLogError, match=f"{MODE_ENV}='{bad}' is not one of sync, async"):
+                open_from_env("m", FEATURES, environ=env)
 
 
 def test_environment_switches_the_log_on_and_reports_bad_folders(tmp_path):

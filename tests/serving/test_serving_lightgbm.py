@@ -8,8 +8,6 @@ Two real servers (127.0.0.1, free ports) share one module: ``models:/mes-lightgb
 from __future__ import annotations
 
 import json
-import logging
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +19,7 @@ import pytest
 from serving_setup import WINDOW, settled_files, tmp_leftovers, trained_registry, wait_for_files
 
 from serving.client import INPUT_FORMATS, bars_payload, predictions_frame
-from serving.inference_log import OUTPUT_NAMES, load_inference_rows, read_inference_log, received_time
+from serving.inference_log import OUTPUT_NAMES, load_inference_rows, received_time
 from serving.input_checks import check_bars_input
 from serving.local_server import LocalScoringServer
 
@@ -275,30 +273,6 @@ def _load_with_log(served, tmp_path, monkeypatch, log_root):
         return mlflow.pyfunc.load_model(f"models:/{NAME}/1")
     finally:
         mlflow.set_tracking_uri(None)
-
-
-def test_a_failed_log_write_never_fails_the_prediction(served, tmp_path, monkeypatch, caplog):
-    pyfunc = _load_with_log(served, tmp_path, monkeypatch, tmp_path / "logs")
-    log = pyfunc.unwrap_python_model().inference_log
-    real_replace = os.replace
-
-    def crash(src, dst):
-        if Path(src).name.startswith(".tmp-"):
-            raise OSError(28, "No space left on device")
-        return real_replace(src, dst)
-
-    monkeypatch.setattr(os, "replace", crash)
-    with caplog.at_level(logging.WARNING, logger="serving.inference_log"):
-        out = pyfunc.predict(_iso(served.bars), params={"last_only": True})
-        assert log.flush(timeout=20)
-    monkeypatch.setattr(os, "replace", real_replace)
-    _assert_same(out, _offline(served, served.bars, True))
-    assert "No space left on device" in caplog.text
-    folder = tmp_path / "logs" / NAME
-    assert read_inference_log(folder) == [] and not tmp_leftovers(folder)
-    pyfunc.predict(_iso(served.bars), params={"last_only": True})  # and the log recovers by itself
-    assert log.flush(timeout=20) and len(read_inference_log(folder)) == 1
-    log.close()
 
 
 def test_a_misconfigured_log_folder_fails_at_load_time(served, tmp_path, monkeypatch):
