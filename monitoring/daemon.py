@@ -68,7 +68,9 @@ class _Watch:
 
 
 class DriftMonitor:
-    """Runs cycles over ``model_uris``; see the module docstring. ``client``: an ``MlflowClient`` (default one)."""
+    """Runs cycles over ``model_uris``; see the module docstring. ``client``: an ``MlflowClient`` (default one).
+
+    :meth:`run` starts and stops the webhook worker; :meth:`cycle` alone only queues the alerts."""
 
     def __init__(self, config: MonitorConfig, model_uris: list[str], log_dir: str | Path, client=None,
                  status: MonitorStatus | None = None, webhook_session=None) -> None:

@@ -242,8 +242,8 @@ class WebhookSink:
             self._force.clear()
             try:
                 self.flush(force=force)
-            except OSError as exc:  # the queue folder cannot be written (disk full): keep trying, slowly
-                logger.error("webhook queue %s: %s", self.queue.folder, exc)
+            except Exception:  # noqa: BLE001 - disk full, an unexpected answer: the worker must outlive it
+                logger.exception("webhook worker (queue %s); trying again in 5 s", self.queue.folder)
                 self._stop.wait(5.0)
             if force:
                 self._round_done.set()
