@@ -114,7 +114,7 @@ class DriftMonitor:
         try:
             ok = self._loop(once, stop, max_cycles)
             if once:
-                self.undelivered = self.webhook.drain(self.config.webhook.drain_timeout_s)
+                self.undelivered = self.webhook.drain(self.config.webhook.drain_timeout_s, stop)
                 if self.undelivered:
                     logger.warning("%d alert(s) not delivered to the webhook within %.0f s; they stay queued in %s "
                                    "for the next start", self.undelivered, self.config.webhook.drain_timeout_s,

@@ -251,9 +251,9 @@ class WebhookSink:
                 due = min((i.next_try_at for i in self._pending.values()), default=None)
             self._wake.wait(None if due is None else max(due - time.time(), 0.0))
 
-    def drain(self, timeout_s: float) -> int:
-        """Try every pending alert at least once, then keep delivering until none is left or ``timeout_s`` has
-        passed (an alert due only after that is not waited for); returns how many are still pending."""
+    def drain(self, timeout_s: float, stop: threading.Event | None = None) -> int:
+        """Try every pending alert at least once, then keep delivering until none is left, ``timeout_s`` has
+        passed (an alert due only after that is not waited for) or ``stop`` is set; returns how many are left."""
         self.start()
         deadline = time.time() + timeout_s
         self._round_done.clear()
@@ -265,7 +265,8 @@ class WebhookSink:
                     return 0
                 first_due = min(i.next_try_at for i in self._pending.values())
             now = time.time()
-            if now >= deadline or (self._round_done.is_set() and first_due > deadline):
+            if now >= deadline or (self._round_done.is_set() and first_due > deadline) or \
+                    (stop is not None and stop.is_set()):
                 return self.pending
             time.sleep(min(0.05, deadline - now))
 
