@@ -219,6 +219,10 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
         if not ok:
             errors = [m["last_error"] for m in monitor.status.snapshot()["models"] if m["last_error"]]
             raise MonitorError(errors[-1] if errors else "the cycle did not complete")
+        if monitor.undelivered:
+            print(f"warning: {monitor.undelivered} alert(s) not delivered to the webhook; they stay queued in "
+                  f"{monitor.webhook.queue.folder} and are posted at the next start", file=sys.stderr)
+            return 3
     return 0
 
 
@@ -341,7 +345,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reports", choices=("all", "drift", "none"), default=None, help="which windows get a report")
     p.add_argument("--status-port", type=int, default=None, help="serve /health /status /alerts /metrics on "
                    "127.0.0.1:PORT")
-    p.add_argument("--once", action="store_true", help="process the complete windows available now, then exit")
+    p.add_argument("--once", action="store_true", help="process the complete windows available now, deliver the "
+                   "queued webhook alerts (up to webhook.drain_timeout_s), then exit; exit code 3 when some stay "
+                   "queued")
     p.add_argument("--quiet", action="store_true", help="log warnings only")
     p.set_defaults(func=_cmd_monitor)
     return parser

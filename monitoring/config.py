@@ -82,6 +82,8 @@ class WebhookConfig(StrictConfig):
     retries: int = Field(3, ge=1)
     backoff_s: float = Field(0.5, ge=0)
     max_backoff_s: float = Field(300.0, ge=0)
+    max_pending: int = Field(1000, ge=1)
+    drain_timeout_s: float = Field(30.0, ge=0)
 
     @field_validator("url")
     @classmethod

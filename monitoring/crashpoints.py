@@ -4,7 +4,9 @@
 reaches ``<point>``; ``FACTORY_MONITOR_PAUSE_S=<seconds>`` sleeps at every point, so that a kill from outside at
 a random moment lands inside a cycle rather than in the idle wait. Unset (the normal case), both cost one
 dictionary lookup. Points, in cycle order: ``resolved``, ``window_read``, ``checked``, ``report_saved``,
-``metrics_logged``, ``alert_written``, ``webhook_sent``, ``tagged``, ``state_saved``.
+``metrics_logged``, ``alert_written``, ``webhook_queued``, ``tagged``, ``state_saved``; and in the webhook worker
+thread, ``webhook_delivered`` (the receiver answered 2xx, nothing recorded yet) and ``webhook_acked`` (recorded and
+removed from the queue).
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from collections import Counter
 
 CRASH_ENV = "FACTORY_MONITOR_CRASH_AT"
 PAUSE_ENV = "FACTORY_MONITOR_PAUSE_S"
-POINTS = ("resolved", "window_read", "checked", "report_saved", "metrics_logged", "alert_written", "webhook_sent",
-          "tagged", "state_saved")
+POINTS = ("resolved", "window_read", "checked", "report_saved", "metrics_logged", "alert_written", "webhook_queued",
+          "tagged", "state_saved", "webhook_delivered", "webhook_acked")
 
 _hits: Counter = Counter()
 

@@ -5,9 +5,13 @@ One cycle, for each watched URI (``models:/mes-lightgbm@champion``):
 1. resolve the URI to a version; a new version (a promotion) switches the reference sample;
 2. read the inference-log rows after the saved cursor (``<log_dir>/<registered name>/``) and cut complete windows;
 3. for each window, in order: Evidently drift check -> HTML report -> metrics on the monitoring run -> when the
-   drift share is above the threshold, an alert appended durably to the JSONL file -> ``drift_status`` tag on the
-   version -> the new cursor saved atomically. Only then does the next window start;
-4. post pending alerts to the webhook (if any).
+   drift share is above the threshold, an alert appended durably to the JSONL file and, with a webhook, to its
+   queue on disk -> ``drift_status`` tag on the version -> the new cursor saved atomically. Only then does the
+   next window start.
+
+A worker thread posts the queued alerts to the webhook (:mod:`monitoring.webhook`), so a slow or dead receiver
+never holds up the windows; ``run(once=True)`` gives it up to ``webhook.drain_timeout_s`` to empty the queue
+before returning and leaves the count of alerts still queued in :attr:`DriftMonitor.undelivered`.
 
 Because the cursor moves only after a window's alert is on disk, and alert ids are a hash of model, version and
 window, a daemon killed at any point and restarted re-processes at most one window and finds its alert already
@@ -64,7 +68,9 @@ class _Watch:
 
 
 class DriftMonitor:
-    """Runs cycles over ``model_uris``; see the module docstring. ``client``: an ``MlflowClient`` (default one)."""
+    """Runs cycles over ``model_uris``; see the module docstring. ``client``: an ``MlflowClient`` (default one).
+
+    :meth:`run` starts and stops the webhook worker; :meth:`cycle` alone only queues the alerts."""
 
     def __init__(self, config: MonitorConfig, model_uris: list[str], log_dir: str | Path, client=None,
                  status: MonitorStatus | None = None, webhook_session=None) -> None:
@@ -90,16 +96,34 @@ class DriftMonitor:
         for w in self.watches:
             self.status.update(w.model_uri, name=registered_name(w.model_uri))
         self.webhook = None
+        self.undelivered = 0
         if config.webhook.url:
             self.webhook = WebhookSink(config.webhook, config.state_dir, self.alerts,
-                                       {registered_name(u) for u in model_uris}, session=webhook_session)
-            self.status.webhook_pending = self.webhook.pending
+                                       {registered_name(u) for u in model_uris}, session=webhook_session,
+                                       on_change=lambda s: self.status.set_webhook(s.pending, s.failures, s.dropped))
+            self.status.set_webhook(self.webhook.pending, 0, 0)
 
     # ------------------------------------------------------------------------------------------------ loop
     def run(self, once: bool = False, stop: threading.Event | None = None, max_cycles: int | None = None) -> bool:
         """Cycle until ``stop`` is set (or once); returns whether the last cycle completed."""
         stop = stop or threading.Event()
         self._stop = stop
+        if self.webhook is None:
+            return self._loop(once, stop, max_cycles)
+        self.webhook.start()
+        try:
+            ok = self._loop(once, stop, max_cycles)
+            if once:
+                self.undelivered = self.webhook.drain(self.config.webhook.drain_timeout_s, stop)
+                if self.undelivered:
+                    logger.warning("%d alert(s) not delivered to the webhook within %.0f s; they stay queued in %s "
+                                   "for the next start", self.undelivered, self.config.webhook.drain_timeout_s,
+                                   self.webhook.queue.folder)
+            return ok
+        finally:
+            self.webhook.stop()
+
+    def _loop(self, once: bool, stop: threading.Event, max_cycles: int | None) -> bool:
         backoff = self.config.tracking_backoff_s
         cycles = 0
         while True:
@@ -130,11 +154,6 @@ class DriftMonitor:
                 self.status.error(watch.model_uri, str(exc))
                 logger.warning("%s: %s", watch.model_uri, exc)
             self.status.update(watch.model_uri, last_cycle_at=datetime.now(timezone.utc).isoformat())
-        if self.webhook is not None:
-            self.webhook.flush()
-            crashpoints.reached("webhook_sent")
-            self.status.webhook_pending = self.webhook.pending
-            self.status.webhook_failures = self.webhook.failures
         self.status.tick()
         return ok
 
@@ -234,7 +253,8 @@ class DriftMonitor:
             crashpoints.reached("alert_written")
             summary["alert_id"] = alert["alert_id"]
             if self.webhook is not None:
-                self.webhook.enqueue(alert)
+                self.webhook.enqueue(alert)  # durable before the cursor moves; the worker posts it
+                crashpoints.reached("webhook_queued")
         self.tracker.set_status(ref.name, ref.version, result.drift, result.drift_share, summary["window_end"])
         crashpoints.reached("tagged")
         self._advance(watch, state, window, summary)

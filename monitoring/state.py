@@ -1,9 +1,11 @@
 """The daemon's position per watched model, kept on disk and replaced atomically.
 
 ``<state_dir>/<model folder>.state.json`` holds the log cursor, the number of windows processed (the next window's
-index, used as the MLflow step) and a summary of the last window. It is written to a temporary file, ``fsync``-ed
-and renamed over the old one, and only after the window's alert is durably in the JSONL file: a crash leaves
-either the old or the new position, and re-processing a window from the old one finds its alert already there.
+index, used as the MLflow step) and a summary of the last window; the model folder is the model's inference-log
+folder name (:func:`serving.inference_log.folder_name`), different for any two registered names. The file is
+written to a temporary file, ``fsync``-ed and renamed over the old one, and only after the window's alert is
+durably in the JSONL file: a crash leaves either the old or the new position, and re-processing a window from the
+old one finds its alert already there.
 """
 
 from __future__ import annotations

@@ -35,12 +35,17 @@ class MonitorStatus:
     cycles: int = 0
     webhook_failures: int = 0
     webhook_pending: int = 0
+    webhook_dropped: int = 0
     models: dict[str, ModelStatus] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def tick(self) -> None:
         with self._lock:
             self.cycles += 1
+
+    def set_webhook(self, pending: int, failures: int, dropped: int) -> None:
+        with self._lock:
+            self.webhook_pending, self.webhook_failures, self.webhook_dropped = pending, failures, dropped
 
     def model(self, uri: str) -> ModelStatus:
         with self._lock:
@@ -72,6 +77,7 @@ class MonitorStatus:
                 "cycles": self.cycles,
                 "webhook_failures": self.webhook_failures,
                 "webhook_pending": self.webhook_pending,
+                "webhook_dropped": self.webhook_dropped,
                 "models": [asdict(m) for m in self.models.values()],
             }
 
@@ -110,6 +116,8 @@ class MonitorStatus:
                [({}, snap["webhook_failures"])])
         family("factory_monitor_webhook_pending", "gauge", "Alerts not yet delivered to the webhook.",
                [({}, snap["webhook_pending"])])
+        family("factory_monitor_webhook_dropped_total", "counter", "Alerts not queued for the webhook (queue full).",
+               [({}, snap["webhook_dropped"])])
         family("factory_monitor_uptime_seconds", "gauge", "Seconds since the daemon started.",
                [({}, snap["uptime_s"])])
         return "\n".join(lines) + "\n"

@@ -107,9 +107,20 @@ def log_columns(feature_names: list[str]) -> list[str]:
 
 
 def folder_name(name: str) -> str:
-    """A registered name (or run id) made safe as one path component."""
-    safe = re.sub(r"[^A-Za-z0-9._-]", "_", str(name)).strip(".")
-    return safe or "model"
+    """A registered name (or run id) as one path component, a different one for each name.
+
+    A name made of ``A-Za-z0-9._-`` only (no leading or trailing dot) is its own folder name. Any other name is
+    made safe and gains ``-`` and 8 hex characters of the SHA-256 of the exact name (``"sec test a"`` ->
+    ``sec_test_a-<hash>``, while ``"sec_test_a"`` stays ``sec_test_a``), so two names never share a folder. A safe
+    name that already ends like such a suffix gets one too, keeping kept and suffixed names apart.
+    """
+    import hashlib
+
+    name = str(name)
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", name).strip(".")
+    if name and safe == name and not re.search(r"-[0-9a-f]{8}$", name):
+        return name
+    return f"{safe[:120] or 'model'}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
 
 
 @dataclass

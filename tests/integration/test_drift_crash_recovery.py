@@ -16,13 +16,15 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "monitoring"))
-from monitoring_helpers import Receiver, monitor_config, normal_frame, register_model, write_log  # noqa: E402
+from monitoring_helpers import (  # noqa: E402
+    Receiver, free_port, monitor_config, normal_frame, register_model, write_log)
 
 pytestmark = pytest.mark.integration
 
@@ -90,9 +92,10 @@ def _position(state: Path) -> int:
         return 0
 
 
-# Each run dies at the n-th time it reaches the point; together they cover every step of a window.
+# Each run dies at the n-th time it reaches the point; together they cover every step of a window and of the
+# webhook worker (an alert killed after its POST and before its record is the one that may be posted twice).
 CHAIN = [("alert_written", 1), ("metrics_logged", 2), ("state_saved", 1), ("report_saved", 2), ("tagged", 1),
-         ("webhook_sent", 1)]
+         ("webhook_queued", 1), ("webhook_delivered", 1), ("webhook_acked", 1)]
 
 
 def test_sigkill_at_each_point_of_the_cycle_then_restart(setup):
@@ -107,6 +110,39 @@ def test_sigkill_at_each_point_of_the_cycle_then_restart(setup):
         assert final.returncode == 0, final.stderr[-2000:]
         received = list(rx.bodies)
     _compare(tmp, expected, received)
+    # Exactly once on the receiver but for the single alert killed between its POST and its record.
+    counts = sorted(Counter(b["alert_id"] for b in received).values())
+    assert counts in ([1] * len(expected), [1] * (len(expected) - 1) + [2]), counts
+    assert not list((tmp / "crashed" / "state" / "webhook-queue").iterdir())
+
+
+def test_sigkill_while_an_alert_waits_for_a_dead_webhook_then_restart_delivers_it(setup):
+    tmp, expected = setup
+    queue = tmp / "crashed" / "state" / "webhook-queue"
+    dead = f"http://127.0.0.1:{free_port()}/hook"
+    proc = subprocess.Popen(_command(tmp, dead), env=_env(), cwd=tmp, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        # Killed once every alert is queued and at least one has failed a delivery round.
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            files = [json.loads(p.read_text()) for p in queue.glob("*.json")] if queue.is_dir() else []
+            if len(files) == len(expected) and any(f["attempts"] >= 1 for f in files):
+                break
+            time.sleep(0.1)
+        assert proc.poll() is None, "the daemon ended before its alerts were queued and retried"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait(timeout=60)
+    assert max(json.loads(p.read_text())["attempts"] for p in queue.glob("*.json")) >= 1
+    with Receiver() as rx:
+        final = subprocess.run(_command(tmp, rx.url), env=_env(), cwd=tmp, capture_output=True, text=True,
+                               timeout=300)
+        assert final.returncode == 0, final.stderr[-2000:]
+        received = list(rx.bodies)
+    _compare(tmp, expected, received)
+    assert len(received) == len(expected) and not list(queue.iterdir())
 
 
 @pytest.mark.slow

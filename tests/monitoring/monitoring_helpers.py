@@ -85,7 +85,8 @@ def monitor_config(tmp: Path, **overrides):
     base = {"poll_interval_s": 0.05, "settle_s": 0, "window": {"rows": 200}, "jsonl": str(tmp / "alerts.jsonl"),
             "state_dir": str(tmp / "state"), "report_dir": str(tmp / "reports"), "reports": "drift",
             "tracking_backoff_s": 0.05, "tracking_max_backoff_s": 0.2,
-            "webhook": {"timeout_s": 2, "retries": 2, "backoff_s": 0.01, "max_backoff_s": 0.05}}
+            "webhook": {"timeout_s": 2, "retries": 2, "backoff_s": 0.01, "max_backoff_s": 0.05,
+                        "drain_timeout_s": 5}}
     for k, v in overrides.items():
         if isinstance(v, dict) and isinstance(base.get(k), dict):
             base[k] = {**base[k], **v}
@@ -97,17 +98,22 @@ def monitor_config(tmp: Path, **overrides):
 class Receiver:
     """A webhook receiver on 127.0.0.1 (own thread): records JSON bodies, answers with ``codes`` in turn.
 
-    Use as a context manager; the server stops on exit. After ``codes`` is used up it answers 200.
+    Use as a context manager; the server stops on exit. After ``codes`` is used up it answers 200. While
+    ``hang_s`` is above 0 it holds each request that long and then drops it unanswered and unrecorded (a receiver
+    that hangs); set it to 0 to let it recover.
     """
 
-    def __init__(self, codes=()) -> None:
+    def __init__(self, codes=(), hang_s: float = 0.0) -> None:
         self.codes = list(codes)
+        self.hang_s = hang_s
         self.bodies: list[dict] = []
         self.attempts = 0
+        self.hung = 0
 
     def __enter__(self) -> "Receiver":
         import json
         import threading
+        import time
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
         receiver = self
@@ -116,6 +122,11 @@ class Receiver:
             def do_POST(self):  # noqa: N802 - http.server's naming
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 receiver.attempts += 1
+                if receiver.hang_s > 0:
+                    receiver.hung += 1
+                    time.sleep(receiver.hang_s)
+                    self.close_connection = True
+                    return
                 code = receiver.codes.pop(0) if receiver.codes else 200
                 if code == 200:
                     receiver.bodies.append(json.loads(body))

@@ -14,6 +14,7 @@ def test_defaults_are_the_measured_ones():
     assert cfg.drift.share_threshold == 0.15 and "year_sin" in cfg.drift.exclude_columns
     assert cfg.window.rows == 5000 and cfg.window.time is None
     assert cfg.experiment == "factory-monitoring"
+    assert cfg.webhook.max_pending == 1000 and cfg.webhook.drain_timeout_s == 30 and cfg.webhook.max_backoff_s == 300
 
 
 def test_a_time_window_flag_replaces_the_default_row_count(tmp_path):
@@ -31,6 +32,8 @@ def test_a_time_window_flag_replaces_the_default_row_count(tmp_path):
     ({"drift": {"method": "magic"}}, "unknown method"),
     ({"colour": "red"}, "unknown key"),
     ({"webhook": {"url": "ftp://x"}}, "http"),
+    ({"webhook": {"max_pending": 0}}, "webhook.max_pending: Input should be greater than or equal to 1"),
+    ({"webhook": {"queue_size": 5}}, "unknown key"),
 ])
 def test_bad_settings_are_one_readable_error(over, match):
     if "window" in over and "rows" in over["window"] and "time" in over["window"]:

@@ -252,7 +252,8 @@ def test_environment_switches_the_log_on_and_reports_bad_folders(tmp_path):
     assert open_from_env("mes-lightgbm", FEATURES, environ={}) is None
     assert open_from_env("mes-lightgbm", FEATURES, environ={ENV: "  "}) is None
     log = open_from_env("mes/light gbm", FEATURES, environ={ENV: str(tmp_path / "logs")})
-    assert log.folder == tmp_path / "logs" / "mes_light_gbm"
+    assert log.folder == tmp_path / "logs" / folder_name("mes/light gbm")
+    assert log.folder.name.startswith("mes_light_gbm-")
     log.close()
     a_file = tmp_path / "file"
     a_file.write_text("x")
@@ -260,7 +261,7 @@ def test_environment_switches_the_log_on_and_reports_bad_folders(tmp_path):
         open_from_env("m", FEATURES, environ={ENV: str(a_file)})
     with pytest.raises(InferenceLogError, match=f"{ENV}: cannot write inference log files in .*unset it"):
         InferenceLog(a_file / "below" / "m", FEATURES)
-    assert folder_name("..") == "model" and folder_name("mes-lightgbm") == "mes-lightgbm"
+    assert folder_name("..").startswith("model-") and folder_name("mes-lightgbm") == "mes-lightgbm"
 
 
 WRITER = textwrap.dedent("""
