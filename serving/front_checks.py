@@ -46,7 +46,7 @@ def json_depth(body: bytes) -> int:
     """Deepest bracket nesting of a JSON text, brackets inside strings not counted (no recursion, O(n)).
 
     Numpy over 1 MiB blocks: a quote opens or closes a string unless an odd run of backslashes precedes it; the
-    string state and the depth carry from block to block, so a large body never needs big temporaries.
+    string state, the backslash run and the depth carry from block to block, so a large body never needs big temporaries.
     """
     depth = peak = run = 0  # run: backslashes ending the previous block
     in_string = 0
@@ -84,7 +84,7 @@ def parse_json_request(body: bytes, max_depth: int) -> dict[str, Any]:
     depth = json_depth(body)
     if depth > max_depth:
         raise RequestError("json_depth", f"JSON nested {depth} levels deep; at most {max_depth} are accepted "
-                                         "(a table needs 3)")
+                                         "(a request table needs 4)")
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
