@@ -1,62 +1,110 @@
 """``factory serve``'s ASGI app: MLflow's own scoring app behind a thin layer that refuses bad requests cleanly.
 
 :func:`create_app` (the uvicorn factory each worker calls once) loads the model with ``mlflow.pyfunc.load_model``
-and builds MLflow's app with ``mlflow.pyfunc.scoring_server.init``: the same ``/ping``, ``/health``, ``/version``
-and ``/invocations``, the same input layouts and outputs. :class:`Front` wraps it; on ``POST /invocations`` it
+and builds MLflow's app with ``mlflow.pyfunc.scoring_server.init``: ``/ping``, ``/health`` and ``/version`` are
+its own, and ``/invocations`` runs its own ``scoring_server.invocations`` (same input layouts, same answers).
+:class:`Front` wraps it; on ``POST /invocations`` it
 
 * answers 413 when ``Content-Length`` is over the limit, before reading, and stops reading a chunked body as soon as
   it passes the limit;
 * reads a request without ``Content-Type`` as JSON (MLflow's app answers it with a 500);
 * runs :mod:`serving.front_checks` (depth, encoding, layout, columns, params) and turns a ``text/csv`` body into
-  ``dataframe_split`` JSON;
-* rewrites MLflow's error answers: the ``Failed to predict data '<the whole frame>'`` prefix and the stack trace
-  are dropped, a message that does not name a check gets ``invalid request: [mlflow]``, and long messages are cut,
-  so every 400 starts with the check's name and carries no server path.
+  ``dataframe_split``; the decoded request goes to ``invocations`` as a dict, so the body is parsed once;
+* rewrites MLflow's errors: the ``Failed to predict data '<the whole frame>'`` prefix and the stack trace are
+  dropped, a message that does not name a check gets ``invalid request: [mlflow]``, and long messages are cut, so
+  every 400 starts with the check's name and carries no server path.
 
+Other content types go to MLflow's app unchanged (its 415 lists what it reads), their answer cleaned the same way.
 Settings come from environment variables (set by :mod:`serving.front_cli`, read in each worker).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import os
 import re
 from typing import Any
 
 from serving.front_checks import RequestError, check_request, csv_request, parse_json_request
 
+logger = logging.getLogger(__name__)
 MODEL_ENV = "FACTORY_SERVE_MODEL"
 MAX_BODY_ENV = "FACTORY_SERVE_MAX_BODY_BYTES"
 MAX_DEPTH_ENV = "FACTORY_SERVE_MAX_JSON_DEPTH"
 DEFAULT_MAX_BODY_MB = 32  # 100,000 bars (FACTORY_MAX_ROWS) in the widest layout are about 12 MB
 DEFAULT_MAX_DEPTH = 32
 MAX_MESSAGE = 1000
+_INLINE = 1 << 20  # bodies above this are checked on a thread (as MLflow's app runs its predictions)
 _CHECKED = re.compile(r"^invalid (bars|request): \[")
 _PREFIX = re.compile(r"^Failed to predict data '.*?'\. \nError: ", re.DOTALL)
 _PATH = re.compile(r"(?<![\w.:/])/(?:[\w.+-]+/)+[\w.+-]*")
 
 
 class Front:
-    """ASGI middleware around MLflow's scoring app (see the module docstring)."""
+    """ASGI layer around MLflow's scoring app (see the module docstring)."""
 
-    def __init__(self, app, *, max_body: int, max_depth: int, input_names: list[str], params: list[str]) -> None:
+    def __init__(self, app, model, *, max_body: int, max_depth: int, timeout: float) -> None:
         self.app = app
+        self.model = model
+        self.input_schema = model.metadata.get_input_schema()
+        params = model.metadata.get_params_schema()
+        self.params = [p.name for p in params.params] if params else []
+        self.input_names = ([s.name for s in self.input_schema.inputs if s.name and s.required]
+                            if self.input_schema else [])
         self.max_body = int(max_body)
         self.max_depth = int(max_depth)
-        self.input_names = list(input_names)
-        self.params = list(params)
+        self.timeout = float(timeout)
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http" or scope["path"] != "/invocations" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
         try:
-            body, headers = await self._request(scope, receive)
+            request = await self._request(scope, receive)
         except RequestError as exc:
             await _answer(send, exc.status, str(exc))
             return
-        if body is None:  # the client went away
+        if request is None:  # the client went away
             return
+        if isinstance(request, bytes):  # a content type MLflow answers itself (415, listing the types it reads)
+            await self._forward(scope, request, receive, send)
+            return
+        await self._invoke(request, send)
+
+    async def _invoke(self, request: dict[str, Any], send) -> None:
+        """MLflow's own ``invocations`` on the decoded request (it takes a dict as is: the body is parsed once),
+        on a thread under MLflow's request timeout, as its app runs it."""
+        from mlflow.exceptions import MlflowException
+        from mlflow.pyfunc import scoring_server
+
+        try:
+            result = await asyncio.wait_for(asyncio.to_thread(
+                scoring_server.invocations, request, "application/json", self.model, self.input_schema),
+                timeout=self.timeout)
+        except MlflowException as exc:
+            status = exc.get_http_status_code()
+            await _answer(send, status, clean_error(status, exc.message), code=str(exc.error_code))
+            return
+        except (asyncio.TimeoutError, TimeoutError):
+            await _answer(send, 504, "invalid request: [timeout] request processing time exceeded "
+                                     f"{self.timeout:g} s (factory serve --timeout)")
+            return
+        except Exception:  # a bug, not the client's mistake: no detail leaves the server
+            logger.exception("prediction failed")
+            await _answer(send, 500, "the server failed on this request; its log has the details",
+                          code="INTERNAL_ERROR")
+            return
+        if result.status >= 400:
+            await _answer(send, result.status, clean_error(result.status, result.response))
+            return
+        body = result.response.encode()
+        await send({"type": "http.response.start", "status": result.status, "headers": [
+            (b"content-type", result.mimetype.encode()), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+    async def _forward(self, scope, body: bytes, receive, send) -> None:
         sent = False
 
         async def replay():
@@ -66,11 +114,10 @@ class Front:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
-        await self.app({**scope, "headers": headers}, replay, _Rewriter(send))
+        await self.app(scope, replay, _Rewriter(send))
 
-    async def _request(self, scope, receive) -> tuple[bytes | None, list[tuple[bytes, bytes]]]:
-        """The checked body (JSON) and the headers to hand on; raises :class:`RequestError`."""
-        headers = [(k, v) for k, v in scope["headers"] if k not in (b"content-type", b"content-length")]
+    async def _request(self, scope, receive) -> dict[str, Any] | bytes | None:
+        """The checked request (a dict), or the raw body of a type left to MLflow; raises :class:`RequestError`."""
         found = dict((k, v) for k, v in scope["headers"] if k in (b"content-type", b"content-length"))
         length = found.get(b"content-length")
         if length is not None and length.strip().isdigit() and int(length) > self.max_body:
@@ -78,20 +125,24 @@ class Front:
                                             "accepted (factory serve --max-body-mb)", 413)
         body = await self._read(receive)
         if body is None:
-            return None, headers
-        mime = found.get(b"content-type", b"application/json").split(b";", 1)[0].strip().lower()
-        if mime == b"text/csv":
-            request = csv_request(body)
-            check_request(request, self.input_names, self.params)
-            body = json.dumps(request).encode()
-        elif mime == b"application/json":
-            check_request(parse_json_request(body, self.max_depth), self.input_names, self.params)
-        else:  # MLflow's own answer (415, listing the types it reads)
-            headers.append((b"content-type", found[b"content-type"]))
-            return body, headers + [(b"content-length", str(len(body)).encode())]
-        kept = found.get(b"content-type", b"application/json") if mime == b"application/json" else None
-        headers.append((b"content-type", kept or b"application/json"))
-        return body, headers + [(b"content-length", str(len(body)).encode())]
+            return None
+        ctype = found.get(b"content-type", b"application/json")  # none given: JSON (MLflow's app answers 500)
+        mime, _, options = ctype.partition(b";")
+        mime = mime.strip().lower()
+        if mime not in (b"text/csv", b"application/json"):
+            return body
+        charset = options.strip().lower()
+        if charset and charset.replace(b" ", b"") not in (b"charset=utf-8", b'charset="utf-8"'):
+            raise RequestError("content_type", f"only UTF-8 bodies are read; got {ctype.decode(errors='replace')!r}",
+                               415)
+        if len(body) > _INLINE:  # seconds of parsing must not stall the worker's other requests
+            return await asyncio.to_thread(self._check, body, mime)
+        return self._check(body, mime)
+
+    def _check(self, body: bytes, mime: bytes) -> dict[str, Any]:
+        request = csv_request(body) if mime == b"text/csv" else parse_json_request(body, self.max_depth)
+        check_request(request, self.input_names, self.params)
+        return request
 
     async def _read(self, receive) -> bytes | None:
         """The whole body, refused as soon as it passes the limit (chunked bodies have no Content-Length)."""
@@ -135,12 +186,13 @@ class _Rewriter:
                           code=_code(b"".join(self.parts)))
 
 
-def clean_error(status: int, raw: bytes) -> str:
-    """The message of an MLflow error answer, starting with a check's name, short, without trace or paths."""
+def clean_error(status: int, raw: bytes | str) -> str:
+    """The message of an MLflow error (an answer's body or a message), starting with a check's name, short,
+    without trace or paths."""
     try:
         message = str(json.loads(raw).get("message", ""))
     except (ValueError, AttributeError):
-        message = raw.decode("utf-8", errors="replace")
+        message = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
     message = _PREFIX.sub("", message, count=1).strip()
     if status >= 500 and status != 504:
         message = "the server failed on this request; its log has the details"
@@ -171,13 +223,11 @@ async def _answer(send, status: int, message: str, *, code: str | None = None) -
 def create_app() -> Front:
     """The app of one uvicorn worker: loads the model named by ``FACTORY_SERVE_MODEL`` once."""
     import mlflow.pyfunc
+    from mlflow.environment_variables import MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT
     from mlflow.pyfunc import scoring_server
 
     model = mlflow.pyfunc.load_model(os.environ[MODEL_ENV])
-    params_schema = model.metadata.get_params_schema()
-    input_schema = model.metadata.get_input_schema()
-    inputs = [s.name for s in input_schema.inputs if s.name and s.required] if input_schema else []
-    return Front(scoring_server.init(model),
+    return Front(scoring_server.init(model), model,
                  max_body=int(os.environ.get(MAX_BODY_ENV, DEFAULT_MAX_BODY_MB * 2**20)),
                  max_depth=int(os.environ.get(MAX_DEPTH_ENV, DEFAULT_MAX_DEPTH)),
-                 input_names=inputs, params=[p.name for p in params_schema.params] if params_schema else [])
+                 timeout=MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT.get())

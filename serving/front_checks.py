@@ -46,7 +46,8 @@ def json_depth(body: bytes) -> int:
     """Deepest bracket nesting of a JSON text, brackets inside strings not counted (no recursion, O(n)).
 
     Numpy over 1 MiB blocks: a quote opens or closes a string unless an odd run of backslashes precedes it; the
-    string state, the backslash run and the depth carry from block to block, so a large body never needs big temporaries.
+    string state, the backslash run and the depth carry from block to block, so a large body needs no big
+    temporaries.
     """
     depth = peak = run = 0  # run: backslashes ending the previous block
     in_string = 0

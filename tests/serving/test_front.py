@@ -1,4 +1,5 @@
-"""`factory serve` against malformed requests: one real server (127.0.0.1, free port) for the module.
+"""`factory serve` against malformed requests: one real server (127.0.0.1, free port, two uvicorn workers in
+factory mode) for the module.
 
 Each bad request gets a 4xx whose message starts with the check's name, without a traceback or a server path,
 and the server then still answers a good request with the offline pyfunc's predictions. The same malformed
@@ -75,7 +76,7 @@ def front(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("front")
     with trained_registry(folder, ["lightgbm"]) as reg:
-        server = LocalScoringServer(f"models:/{NAME}@champion", cwd=folder, env=reg.env, front=True,
+        server = LocalScoringServer(f"models:/{NAME}@champion", cwd=folder, env=reg.env, front=True, workers=2,
                                     extra_args=("--max-body-mb", str(MAX_BODY_MB)))
         with server:
             offline = mlflow.pyfunc.load_model(f"models:/{NAME}/{reg.versions['lightgbm']}")
@@ -101,6 +102,22 @@ def test_good_request_and_endpoints(alive):
     status, raw = alive.server.post_raw(json.dumps(bars_payload(alive.bars, "dataframe_records", last_only=True)))
     assert status == 200
     assert_same(predictions_frame(json.loads(raw)), alive.expected.iloc[[-1]].reset_index(drop=True))
+
+
+def test_two_workers_each_serve(alive):
+    import psutil
+
+    workers = [p for p in psutil.Process(alive.server.proc.pid).children()
+               if "spawn_main" in " ".join(p.cmdline())]
+    assert len(workers) == 2
+    # Concurrent requests: both workers answer, and answer alike.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: alive.good(), range(8)))
+    assert all(status == 200 for status, _ in answers)
+    for _, raw in answers:
+        assert_same(predictions_frame(json.loads(raw)), alive.expected)
 
 
 def test_no_content_type_is_json(alive):
@@ -236,8 +253,10 @@ def test_mlflow_models_serve_behaves_as_documented(front, tmp_path):
         body = bars_payload(front.bars, last_only=True)
         body["params"]["foo"] = 1
         assert plain.post_raw(json.dumps(body))[0] == 200  # the unknown param is ignored
-        status, raw = plain.post_raw(good, content_type="text/csv")
-        assert status == 400
+        frame = front.bars.copy()
+        frame["timestamp"] = [t.isoformat() for t in frame["timestamp"]]
+        status, raw = plain.post_raw(frame.to_csv(index=False), content_type="text/csv")
+        assert status == 400 and b"Failed to get pandas types" in raw
         split = bars_payload(front.bars, last_only=None)["dataframe_split"]
         split["columns"] = [*split["columns"][:-1], "close"]
         status, raw = plain.post_raw(json.dumps({"dataframe_split": split}))
