@@ -137,21 +137,16 @@ def serve_and_measure(uri: str, body: bytes, env: dict[str, str], cwd: Path, arg
 
 
 # ----------------------------------------------------------------------------------------------------- front
-def tree_rss(pid: int) -> int:
-    """Resident memory (bytes) of a process and all its descendants (0 if gone)."""
-    import psutil
-
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return 0
+def group_rss(pgid: int) -> int:
+    """Resident memory (bytes) of every process of group ``pgid``: the server and its workers (Linux ``/proc``)."""
+    page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
     total = 0
-    for proc in procs:
+    for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            total += proc.memory_info().rss
-        except psutil.Error:
-            pass
+            if int(stat.read_text().rsplit(")", 1)[1].split()[2]) == pgid:
+                total += int((stat.parent / "statm").read_text().split()[1]) * page
+        except (OSError, IndexError, ValueError):
+            continue
     return total
 
 
@@ -196,13 +191,13 @@ def probe_front(server, bars, body: bytes, big: bytes) -> dict:
             status, answer = 0, b""
         out["probe"][name] = {"status": status, "s": time.perf_counter() - t0, "bytes": len(answer)}
     time.sleep(1.0)
-    idle = tree_rss(server.proc.pid)
+    idle = group_rss(server.proc.pid)
     peak = [idle]
     done = threading.Event()
 
     def sample() -> None:
         while not done.is_set():
-            peak[0] = max(peak[0], tree_rss(server.proc.pid))
+            peak[0] = max(peak[0], group_rss(server.proc.pid))
             time.sleep(0.02)
 
     sampler = threading.Thread(target=sample)
