@@ -292,3 +292,19 @@ def _read_response(sock: socket.socket) -> bytes:
 def _parse_response(raw: bytes) -> tuple[int, bytes]:
     head, _, body = raw.partition(b"\r\n\r\n")
     return int(head.split(b" ", 2)[1]), body
+
+
+def test_bad_model_uri_and_bad_limits_are_one_line_errors(front):
+    import subprocess
+    import sys
+
+    for args, expected in [(["-m", "models:/mes-nope@champion"], "error: serve: cannot fetch model "
+                                                                   "'models:/mes-nope@champion'"),
+                           (["-m", f"models:/{NAME}@champion", "--max-body-mb", "0"],
+                            "error: serve: --max-body-mb must be positive")]:
+        done = subprocess.run([sys.executable, "-m", "factory.cli", "serve", *args, "-p", "1"], cwd=front.server.cwd,
+                              env=front.server.env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2, done.stderr[-2000:]
+        lines = [ln for ln in done.stderr.splitlines() if ln.startswith("error:")]
+        assert len(lines) == 1 and lines[0].startswith(expected), done.stderr[-2000:]
+        assert "Traceback" not in done.stderr
