@@ -9,6 +9,7 @@ mode (``serving.front_app:create_app``), the settings travelling in environment 
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
 from dataclasses import dataclass
 
@@ -42,9 +43,11 @@ class ServeOptions:
 
 
 def serve(options: ServeOptions) -> None:
-    """Run the server in the foreground until interrupted."""
+    """Run the server in the foreground until interrupted (Ctrl-C or SIGTERM)."""
     import uvicorn
 
+    # uvicorn re-raises the signal that stopped it once it has shut down: as an exit, so the model copy is removed.
+    signal.signal(signal.SIGTERM, _exit)
     with tempfile.TemporaryDirectory(prefix="factory-serve-") as folder:
         local = _download(options.model_uri, folder)
         os.environ[MODEL_ENV] = local
@@ -58,10 +61,15 @@ def serve(options: ServeOptions) -> None:
                     workers=workers, timeout_keep_alive=5)
 
 
+def _exit(signum, frame) -> None:
+    raise SystemExit(0)
+
+
 def _download(model_uri: str, folder: str) -> str:
     import mlflow
     from mlflow.exceptions import MlflowException
 
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar line per file in a log
     try:
         return mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=folder)
     except (MlflowException, OSError) as exc:
