@@ -193,9 +193,9 @@ def clean_error(status: int, raw: bytes | str) -> str:
         message = str(json.loads(raw).get("message", ""))
     except (ValueError, AttributeError):
         message = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+    if status >= 500 and status != 504:  # the server's fault: nothing of it leaves the server
+        return "the server failed on this request; its log has the details"
     message = _PREFIX.sub("", message, count=1).strip()
-    if status >= 500 and status != 504:
-        message = "the server failed on this request; its log has the details"
     if not _CHECKED.match(message):
         check = "timeout" if status == 504 else "content_type" if status == 415 else "mlflow"
         message = f"invalid request: [{check}] {message}"

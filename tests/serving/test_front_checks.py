@@ -108,3 +108,19 @@ def test_csv_becomes_dataframe_split():
         csv_request(b"timestamp,close,close\n1,2,3\n")
     with pytest.raises(RequestError, match=r"^invalid request: \[csv\] the body needs a header row"):
         csv_request(b"")
+
+
+def test_mlflow_errors_are_cleaned():
+    from serving.front_app import MAX_MESSAGE, clean_error
+
+    frame = "      timestamp  close\n0  2024-01-01  1.0\n" * 50
+    raw = json.dumps({"error_code": "INVALID_PARAMETER_VALUE", "stack_trace": "Traceback ...",
+                      "message": f"Failed to predict data '{frame}'. \nError: invalid bars: [nan] column 'close': 3 "
+                                 "rows missing (NaN)"}).encode()
+    assert clean_error(400, raw) == "invalid bars: [nan] column 'close': 3 rows missing (NaN)"
+    other = clean_error(400, b'{"message": "cannot read /srv/app/models/x.pkl and C:/y: ' + b"x" * 5000 + b'"}')
+    assert other.startswith("invalid request: [mlflow] cannot read <path> and C:/y")
+    assert len(other) == MAX_MESSAGE and other.endswith("...")
+    assert clean_error(500, b"Internal Server Error ... /srv/app") == (
+        "the server failed on this request; its log has the details")
+    assert clean_error(415, b"This predictor only supports ...").startswith("invalid request: [content_type] ")
