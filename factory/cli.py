@@ -234,6 +234,14 @@ def _add_profile(p: argparse.ArgumentParser) -> None:
                         "file's `profile:`, else auto (nearest to the data's median bar interval)")
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from serving.front_cli import ServeOptions, serve
+
+    serve(ServeOptions(model_uri=args.model_uri, host=args.host, port=args.port, workers=args.workers,
+                       timeout=args.timeout, max_body_mb=args.max_body_mb, max_json_depth=args.max_json_depth))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="factory", description="Leakage-safe ML factory for futures OHLCV bars.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -350,6 +358,19 @@ def build_parser() -> argparse.ArgumentParser:
                    "queued")
     p.add_argument("--quiet", action="store_true", help="log warnings only")
     p.set_defaults(func=_cmd_monitor)
+
+    # -h is the host, as in `mlflow models serve`; --help stays.
+    p = sub.add_parser("serve", add_help=False, help="serve a model: MLflow's scoring app behind request limits "
+                       "and clean 400s (127.0.0.1 by default)")
+    p.add_argument("--help", action="help", help="show this help message and exit")
+    p.add_argument("-m", "--model-uri", required=True, help="models:/name@alias, models:/name/version, runs:/...")
+    p.add_argument("-h", "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("-p", "--port", type=int, default=5000)
+    p.add_argument("-w", "--workers", type=int, default=0, help="uvicorn workers (default: cores, at most 4)")
+    p.add_argument("-t", "--timeout", type=int, default=60, help="seconds a request may take (default 60)")
+    p.add_argument("--max-body-mb", type=float, default=32.0, help="largest request body (default 32 MB)")
+    p.add_argument("--max-json-depth", type=int, default=32, help="deepest JSON nesting accepted (default 32)")
+    p.set_defaults(func=_cmd_serve)
     return parser
 
 

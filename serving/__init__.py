@@ -5,7 +5,9 @@
 * :mod:`serving.model_identity`: registered name, version and run id of the loaded model;
 * :mod:`serving.threads`: one thread per prediction for the boosting libraries;
 * :mod:`serving.client` / :mod:`serving.local_server`: request bodies in MLflow's input formats, and a local
-  ``mlflow models serve`` subprocess on 127.0.0.1 (tests, benchmarks, smoke checks).
+  ``mlflow models serve`` (or ``factory serve``) subprocess on 127.0.0.1 (tests, benchmarks, smoke checks);
+* :mod:`serving.front_app`, :mod:`serving.front_checks`, :mod:`serving.front_cli`: ``factory serve``, MLflow's
+  scoring app behind request limits and checks whose 400s name what is wrong.
 
 Every module here is copied into each logged model (``code_paths``), so it imports nothing heavy at module level.
 """

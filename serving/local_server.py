@@ -1,4 +1,5 @@
-"""Run ``mlflow models serve`` on 127.0.0.1 as a subprocess and talk to it (tests, benchmarks, smoke checks).
+"""Run ``mlflow models serve`` (or ``factory serve``) on 127.0.0.1 as a subprocess and talk to it (tests,
+benchmarks, smoke checks).
 
 ::
 
@@ -38,16 +39,22 @@ class ServerStartError(RuntimeError):
 
 
 class LocalScoringServer:
-    """``mlflow models serve -m MODEL_URI --env-manager local -h 127.0.0.1 -p PORT`` as a context manager."""
+    """``mlflow models serve -m MODEL_URI --env-manager local -h 127.0.0.1 -p PORT`` as a context manager.
+
+    ``front=True`` runs ``factory serve`` instead (``extra_args`` go to its command line).
+    """
 
     def __init__(self, model_uri: str, *, env: dict[str, str] | None = None, cwd: str | Path | None = None,
-                 port: int | None = None, startup_timeout: float = 240.0, workers: int = 1) -> None:
+                 port: int | None = None, startup_timeout: float = 240.0, workers: int = 1, front: bool = False,
+                 extra_args: tuple[str, ...] = ()) -> None:
         self.model_uri = str(model_uri)
         self.env = {**os.environ, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false", **(env or {})}
         self.cwd = str(cwd) if cwd else None
         self.port = int(port or free_port())
         self.startup_timeout = float(startup_timeout)
         self.workers = int(workers)
+        self.front = bool(front)
+        self.extra_args = tuple(extra_args)
         self.proc: subprocess.Popen | None = None
         self._log = None
 
@@ -55,8 +62,12 @@ class LocalScoringServer:
     def start(self) -> "LocalScoringServer":
         """Launch the server (returns at once; :meth:`wait_ready` waits for it)."""
         self._log = tempfile.NamedTemporaryFile(prefix="scoring-server-", suffix=".log", delete=False)
-        cmd = [sys.executable, "-m", "mlflow", "models", "serve", "-m", self.model_uri, "--env-manager", "local",
-               "-h", HOST, "-p", str(self.port), "-w", str(self.workers)]
+        if self.front:
+            cmd = [sys.executable, "-m", "factory.cli", "serve", "-m", self.model_uri, "-h", HOST,
+                   "-p", str(self.port), "-w", str(self.workers), *self.extra_args]
+        else:
+            cmd = [sys.executable, "-m", "mlflow", "models", "serve", "-m", self.model_uri, "--env-manager",
+                   "local", "-h", HOST, "-p", str(self.port), "-w", str(self.workers), *self.extra_args]
         self.proc = subprocess.Popen(cmd, cwd=self.cwd, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         return self
