@@ -34,7 +34,9 @@ from monitoring.drift import column_scores, compared_columns, drifted
 
 logger = logging.getLogger(__name__)
 
+# factory.packaging.reference.SEGMENT_COLUMN (not imported: the packaging package loads the feature code).
 SEGMENT_COLUMN = "segment"
+
 # Bump when the way blocks are placed or scored changes: older cache files then no longer match.
 NULL_FORMAT = 1
 # A null level above this leaves alerts only to windows where more than half of the columns move.
@@ -164,7 +166,7 @@ def window_rows_of(config: MonitorConfig) -> int:
 
 
 def share_threshold(ref, config: MonitorConfig) -> ShareThreshold:
-    """The threshold the daemon alerts on for model reference ``ref`` (a :class:`~monitoring.reference.ModelReference`)."""
+    """The threshold the daemon alerts on for ``ref`` (a :class:`~monitoring.reference.ModelReference`)."""
     settings = config.drift
     rows = window_rows_of(config)
     if settings.threshold_mode == "fixed":

@@ -1,7 +1,7 @@
 """What a watched model is compared against: its registry version, feature names and reference sample.
 
 Every cycle resolves the watched URI (``models:/<name>@champion``, ``models:/<name>/Production``, ...) to one
-version, so a newly promoted champion switches the reference at the next window. Only two files are downloaded per
+version, so a newly promoted champion switches the reference at the next window. Only these files are downloaded per
 version, and once: ``MLmodel`` (its ``metadata.feature_names``), the ``reference_sample`` artifact (training-row
 model inputs) and, when the model has one, the ``drift_null_sample`` (held-out contiguous training rows, see
 :mod:`monitoring.calibration`); the model itself is never loaded.
@@ -19,6 +19,7 @@ import yaml
 from factory.errors import FactoryError
 
 REFERENCE_ARTIFACT = "reference_sample"
+# factory.packaging.reference.NULL_ARTIFACT, spelled out: importing the packaging package would load the feature code.
 NULL_ARTIFACT = "drift_null_sample"
 DEFAULT_REFERENCE_PATH = "artifacts/reference_sample.parquet"
 

@@ -19,7 +19,7 @@ import yaml
 from factory.packaging.bundle import ModelBundle
 from factory.packaging.metadata import PROJECT_DIR, pip_requirements
 from factory.packaging.pyfunc import EXAMPLE_ARTIFACT
-from factory.packaging.reference import write_reference
+from factory.packaging.reference import NULL_ARTIFACT, write_reference
 from factory.packaging.schema import input_example, model_signature
 
 MODEL_CODE = Path(__file__).with_name("model_code.py")
@@ -48,7 +48,7 @@ def _pyfunc_kwargs(bundle: ModelBundle, bars: pd.DataFrame, reference: pd.DataFr
         artifacts["config"] = str(cfg)
         artifacts["reference_sample"] = str(write_reference(reference, root / "reference_sample.parquet"))
         if null_sample is not None:
-            artifacts["drift_null_sample"] = str(write_reference(null_sample, root / "drift_null_sample.parquet"))
+            artifacts[NULL_ARTIFACT] = str(write_reference(null_sample, root / f"{NULL_ARTIFACT}.parquet"))
         example = input_example(bars, bundle.min_bars)
         example_file = root / "example_bars.parquet"
         example.to_parquet(example_file, index=False)

@@ -20,6 +20,7 @@ REFERENCE_ROWS = 5_000
 NULL_ROWS = 30_000
 NULL_SEGMENTS = 3
 SEGMENT_COLUMN = "segment"
+NULL_ARTIFACT = "drift_null_sample"  # the artifact key in the MLmodel, where the drift monitor looks for it
 
 
 def reference_sample(inputs: pd.DataFrame, timestamps: pd.Series, rows: np.ndarray,
