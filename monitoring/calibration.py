@@ -22,7 +22,7 @@ import logging
 import os
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -242,4 +242,4 @@ def _warn_small(ref, config: MonitorConfig, result: ShareThreshold, columns: lis
             f"in-distribution windows of that size already drift on {result.level:.0%} of the columns at the "
             f"q{settings.null_quantile:g} of the null, so {what}; {hint}")
     logger.warning(note)
-    return ShareThreshold(**{**result.__dict__, "note": note, "min_useful_rows": useful})
+    return replace(result, note=note, min_useful_rows=useful)

@@ -162,6 +162,9 @@ def test_no_null_sample_or_fixed_mode_uses_the_fixed_threshold(tmp_path, caplog)
     long = share_threshold(_ref(reference, null), monitor_config(tmp_path, window={"rows": 5_000}))
     assert long.mode == "fixed" and "no stretch of 5000 rows (longest 2000)" in long.note
     assert not (tmp_path / "state" / "null").exists()
+    # Time windows are calibrated for their fewest checked rows.
+    timed = monitor_config(tmp_path, window={"rows": None, "time": "1h", "min_rows": 300})
+    assert calibration.window_rows_of(timed) == 300 and share_threshold(_ref(reference, null), timed).window_rows == 300
 
 
 def test_config_rejects_bad_calibration_settings(tmp_path):
