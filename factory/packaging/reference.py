@@ -37,15 +37,16 @@ def reference_sample(inputs: pd.DataFrame, timestamps: pd.Series, rows: np.ndarr
     return out
 
 
-def null_segments(n_rows: int, null_rows: int = NULL_ROWS, segments: int = NULL_SEGMENTS) -> list[tuple[int, int]]:
+def null_segments(n_rows: int, null_rows: int = NULL_ROWS, segments: int = NULL_SEGMENTS,
+                  reference_rows: int = 0) -> list[tuple[int, int]]:
     """``[lo, hi)`` positions of the held-out stretches among ``n_rows`` training rows.
 
     ``segments`` equal stretches centred in equal parts of the period (so they see its different regimes), taking
-    at most half of the rows: the reference keeps the larger share.
+    at most half of the rows and never so many that fewer than ``reference_rows`` are left for the reference.
     """
-    if null_rows <= 0 or segments <= 0 or n_rows < 2 * segments:
+    if null_rows <= 0 or segments <= 0:
         return []
-    length = min(null_rows, n_rows // 2) // segments
+    length = min(null_rows, n_rows // 2, n_rows - reference_rows) // segments
     if length < 1:
         return []
     part = n_rows / segments
@@ -65,7 +66,7 @@ def reference_and_null(inputs: pd.DataFrame, timestamps: pd.Series, rows: np.nda
     the model inputs, in time order.
     """
     rows = np.asarray(rows)
-    spans = null_segments(len(rows), null_rows, segments)
+    spans = null_segments(len(rows), null_rows, segments, max_rows)
     if not spans:
         return reference_sample(inputs, timestamps, rows, max_rows), None
     held = np.zeros(len(rows), dtype=bool)

@@ -75,9 +75,11 @@ def test_null_sample_is_contiguous_held_out_training_rows():
     # Spread over the period (each stretch in its own third), and the reference still spans all of it.
     assert [int(s["f0"].iloc[0]) // (n // 3) for _, s in null.groupby("segment")] == [0, 1, 2]
     assert reference["f0"].min() == 0 and reference["f0"].max() == n - 1
-    # Too few rows, or none asked for: no null sample, the reference as before.
+    # The reference keeps its size first; too few rows left over, or none asked for: no null sample.
+    small_ref, small_null = reference_and_null(frame, stamps, np.arange(1_600), 1_000, null_rows=6_000, segments=3)
+    assert len(small_ref) == 1_000 and len(small_null) == 600
     assert reference_and_null(frame, stamps, np.arange(n), 1_000, null_rows=0)[1] is None
-    assert reference_and_null(frame.iloc[:4], stamps.iloc[:4], np.arange(4), 1_000, segments=3)[1] is None
+    assert reference_and_null(frame, stamps, np.arange(1_002), 1_000, segments=3)[1] is None
 
 
 # ------------------------------------------------------------------------------------------------ statistic
