@@ -209,7 +209,7 @@ def share_threshold(ref, config: MonitorConfig) -> ShareThreshold:
     logger.info("%s v%s: in-distribution %d-row windows drift on up to %.3f of the columns (q%g of %d blocks%s); "
                 "alerting above that", ref.name, ref.version, rows, level, settings.null_quantile * 100, len(shares),
                 ", cached" if from_cache else f", {seconds:.1f} s")
-    needed = int(np.ceil(1 / (1 - settings.null_quantile)))
+    needed = int(np.ceil(round(1 / (1 - settings.null_quantile), 6)))  # 100 for q = 0.99 (not 101 by rounding)
     if disjoint < needed:
         # Overlapping blocks smooth the estimate but add no independent windows: a tail the held-out rows never
         # reached stays unseen, and more in-distribution windows than 1 - q may exceed the level.

@@ -164,6 +164,13 @@ def test_no_null_sample_or_fixed_mode_uses_the_fixed_threshold(tmp_path, caplog)
     long = share_threshold(_ref(reference, null), monitor_config(tmp_path, window={"rows": 5_000}))
     assert long.mode == "fixed" and "no stretch of 5000 rows (longest 2000)" in long.note
     assert not (tmp_path / "state" / "null").exists()
+    # Held-out rows with few disjoint windows of the size: calibrated, with a warning that it is a rough estimate.
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="monitoring.calibration"):
+        rough = share_threshold(_ref(reference, null), monitor_config(tmp_path))
+    assert rough.mode == "calibrated" and rough.disjoint_windows == 20
+    assert "holds only 20 disjoint windows of 200 rows, fewer than the 100 a q0.99 needs" in caplog.text
+    assert "at least 20000)" in caplog.text
     # Time windows are calibrated for their fewest checked rows.
     timed = monitor_config(tmp_path, window={"rows": None, "time": "1h", "min_rows": 300})
     assert calibration.window_rows_of(timed) == 300 and share_threshold(_ref(reference, null), timed).window_rows == 300
