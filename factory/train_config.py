@@ -32,6 +32,10 @@ class TrainingConfig(StrictConfig):
     calibration: Literal["isotonic", "sigmoid"] = "isotonic"
     # Training rows kept inside the model as the drift monitor's reference sample.
     reference_rows: int = Field(5_000, ge=100)
+    # Training rows held out of the reference, in contiguous stretches, from which the drift monitor learns how far
+    # in-distribution windows drift (its calibrated alert threshold); 0 logs none (the monitor's fixed threshold).
+    null_rows: int = Field(30_000, ge=0)
+    null_segments: int = Field(3, ge=1)
 
 
 @dataclass

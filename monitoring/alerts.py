@@ -40,10 +40,15 @@ def iso(ts) -> str:
 
 
 def make_alert(*, model_uri: str, name: str, version: str, window_index: int, window_key: str, window_start,
-               window_end, n_rows: int, result, report_html: str | None) -> dict[str, Any]:
-    """The alert of one drifting window (``result``: a :class:`~monitoring.drift.DriftResult`)."""
+               window_end, n_rows: int, result, report_html: str | None,
+               threshold_fields: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The alert of one drifting window (``result``: a :class:`~monitoring.drift.DriftResult`).
+
+    ``threshold`` is the share the window exceeded; ``threshold_fields`` (``threshold_mode``, ``null_quantile``,
+    ``null_level``, ...; see :meth:`monitoring.calibration.ShareThreshold.alert_fields`) say where it comes from.
+    """
     start, end = iso(window_start), iso(window_end)
-    return {
+    alert = {
         "alert_id": alert_id(name, version, window_key, start, end),
         "model_uri": model_uri,
         "model_name": name,
@@ -61,6 +66,8 @@ def make_alert(*, model_uri: str, name: str, version: str, window_index: int, wi
         "report_html": report_html,
         "created_at": datetime.now(timezone.utc).isoformat(),
     }
+    alert.update({k: v for k, v in (threshold_fields or {}).items() if k not in alert})
+    return alert
 
 
 class JsonlAlerts:

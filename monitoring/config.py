@@ -63,6 +63,12 @@ class DriftConfig(StrictConfig):
     column_threshold: float = Field(0.75, gt=0)
     share_threshold: float = Field(0.15, ge=0, lt=1)
     exclude_columns: list[str] = Field(default_factory=list)
+    # "calibrated": alert when the drift share is above the null_quantile of the shares that in-distribution
+    # windows of the same size reach (blocks of the model's held-out training rows); "fixed": above
+    # share_threshold. A model logged without held-out rows is watched with share_threshold either way.
+    threshold_mode: Literal["calibrated", "fixed"] = "calibrated"
+    null_quantile: float = Field(0.99, gt=0.5, lt=1)
+    null_blocks: int = Field(200, ge=10, le=10_000)
 
     @field_validator("method")
     @classmethod

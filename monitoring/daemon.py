@@ -5,7 +5,8 @@ One cycle, for each watched URI (``models:/mes-lightgbm@champion``):
 1. resolve the URI to a version; a new version (a promotion) switches the reference sample;
 2. read the inference-log rows after the saved cursor (``<log_dir>/<registered name>/``) and cut complete windows;
 3. for each window, in order: Evidently drift check -> HTML report -> metrics on the monitoring run -> when the
-   drift share is above the threshold, an alert appended durably to the JSONL file and, with a webhook, to its
+   drift share is above the threshold (calibrated per version and window size, :mod:`monitoring.calibration`), an
+   alert appended durably to the JSONL file and, with a webhook, to its
    queue on disk -> ``drift_status`` tag on the version -> the new cursor saved atomically. Only then does the
    next window start.
 
@@ -31,6 +32,7 @@ from pathlib import Path
 from factory.errors import FactoryError
 from monitoring import crashpoints
 from monitoring.alerts import JsonlAlerts, iso, make_alert
+from monitoring.calibration import ShareThreshold, share_threshold
 from monitoring.config import MonitorConfig
 from monitoring.drift import check_drift
 from monitoring.log_reader import LogReader
@@ -64,6 +66,7 @@ class _Watch:
     reference: ModelReference | None = None
     state: ModelState | None = None
     reader: LogReader | None = None
+    threshold: ShareThreshold | None = None
     described_runs: set[str] = field(default_factory=set)
 
 
@@ -175,6 +178,7 @@ class DriftMonitor:
                 logger.info("%s now resolves to version %s: comparing with its reference sample",
                             watch.model_uri, ref.version)
             watch.reference = ref
+            watch.threshold = share_threshold(ref, self.config)
         self.status.update(watch.model_uri, name=ref.name, version=ref.version)
         folder = folder_name(ref.name)
         if watch.state is None or watch.state.folder != folder:
@@ -219,7 +223,7 @@ class DriftMonitor:
             logger.info("%s window %d skipped: %s", ref.name, index, summary["skipped"])
             return
         try:
-            result = check_drift(ref.sample, window.frame, ref.feature_names, cfg.drift)
+            result = check_drift(ref.sample, window.frame, ref.feature_names, cfg.drift, watch.threshold.threshold)
         except Exception as exc:  # noqa: BLE001 - the same rows would fail again: record and move on
             summary["skipped"] = f"drift check failed: {exc}"
             self.status.error(watch.model_uri, f"window {index}: {summary['skipped']}")
@@ -236,18 +240,21 @@ class DriftMonitor:
         if run_id not in watch.described_runs:
             self.tracker.describe(run_id, {"method": cfg.drift.method, "column_threshold": cfg.drift.column_threshold,
                                            "share_threshold": cfg.drift.share_threshold,
-                                           "window": cfg.window.describe(), "log_dir": str(self.log_dir)})
+                                           "window": cfg.window.describe(), "log_dir": str(self.log_dir),
+                                           **watch.threshold.describe()})
             watch.described_runs.add(run_id)
         self.tracker.log_window(run_id, index, window.n_rows, result)
         if result.drift and report:
             self.tracker.log_report(run_id, report)
         crashpoints.reached("metrics_logged")
         summary.update(drift_share=result.drift_share, drift=result.drift, report_html=report,
+                       threshold=result.share_threshold,
                        n_drifted_columns=len(result.drifted_columns), n_columns=result.n_columns)
         if result.drift:
             alert = make_alert(model_uri=watch.model_uri, name=ref.name, version=ref.version, window_index=index,
                                window_key=window.key, window_start=window.start_time, window_end=window.end_time,
-                               n_rows=window.n_rows, result=result, report_html=report)
+                               n_rows=window.n_rows, result=result, report_html=report,
+                               threshold_fields=watch.threshold.alert_fields())
             if self.alerts.append(alert):
                 self.status.add(watch.model_uri, "alerts")
             crashpoints.reached("alert_written")

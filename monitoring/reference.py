@@ -1,9 +1,10 @@
 """What a watched model is compared against: its registry version, feature names and reference sample.
 
 Every cycle resolves the watched URI (``models:/<name>@champion``, ``models:/<name>/Production``, ...) to one
-version, so a newly promoted champion switches the reference at the next window. Only two files are downloaded per
-version, and once: ``MLmodel`` (its ``metadata.feature_names``) and the ``reference_sample`` artifact (training-row
-model inputs); the model itself is never loaded.
+version, so a newly promoted champion switches the reference at the next window. Only these files are downloaded per
+version, and once: ``MLmodel`` (its ``metadata.feature_names``), the ``reference_sample`` artifact (training-row
+model inputs) and, when the model has one, the ``drift_null_sample`` (held-out contiguous training rows, see
+:mod:`monitoring.calibration`); the model itself is never loaded.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import yaml
 from factory.errors import FactoryError
 
 REFERENCE_ARTIFACT = "reference_sample"
+# factory.packaging.reference.NULL_ARTIFACT, spelled out: importing the packaging package would load the feature code.
+NULL_ARTIFACT = "drift_null_sample"
 DEFAULT_REFERENCE_PATH = "artifacts/reference_sample.parquet"
 
 
@@ -35,6 +38,7 @@ class ModelReference:
     run_id: str | None
     feature_names: list[str]
     sample: pd.DataFrame
+    null_sample: pd.DataFrame | None = None  # None: a model logged without held-out rows
 
 
 def resolve(model_uri: str, client):
@@ -75,7 +79,15 @@ def load_reference(name: str, version: str, run_id: str | None = None) -> ModelR
             sample = pd.read_parquet(repo.download_artifacts(rel, tmp))
         except Exception as exc:  # noqa: BLE001 - a missing artifact surfaces as several exception types
             raise ReferenceError(f"{uri} has no readable reference sample at '{rel}': {exc}") from None
+        null_sample = None
+        null_rel = (artifacts.get(NULL_ARTIFACT) or {}).get("path")
+        if null_rel:
+            try:
+                null_sample = pd.read_parquet(repo.download_artifacts(null_rel, tmp))
+            except Exception as exc:  # noqa: BLE001
+                raise ReferenceError(f"{uri} lists a held-out null sample at '{null_rel}' that cannot be read: "
+                                     f"{exc}") from None
     missing = [c for c in features if c not in sample.columns]
     if len(missing) == len(features):
         raise ReferenceError(f"the reference sample of {uri} holds none of the model's feature columns")
-    return ModelReference(name, str(version), uri, run_id, [str(f) for f in features], sample)
+    return ModelReference(name, str(version), uri, run_id, [str(f) for f in features], sample, null_sample)

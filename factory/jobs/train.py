@@ -191,15 +191,16 @@ def _log_and_register(tc: TrainConfig, name: str, loaded, dataset, bundle, evals
 
     from factory.packaging.log_model import log_pyfunc
     from factory.packaging.metadata import model_metadata
-    from factory.packaging.reference import reference_sample
+    from factory.packaging.reference import reference_and_null
     from factory.packaging.registry import (
         client, description_table, register, set_version_tags, version_number_tags,
     )
     from factory.profiles import profile_params, profile_tags
     from factory.tracking import clean_params, job_run, log_bars_input
 
-    reference = reference_sample(dataset.features, dataset.bars["timestamp"], dataset.rows("train"),
-                                 tc.training.reference_rows)
+    reference, null_sample = reference_and_null(dataset.features, dataset.bars["timestamp"], dataset.rows("train"),
+                                                tc.training.reference_rows, tc.training.null_rows,
+                                                tc.training.null_segments)
     lc = tc.pipeline.labels
     label_config = {**{k: (int(v) if k == "horizon" else float(v)) for k, v in dataset.barriers.items()},
                     "atr_window": lc.atr_window, "path": lc.path, "entry": lc.entry,
@@ -243,7 +244,8 @@ def _log_and_register(tc: TrainConfig, name: str, loaded, dataset, bundle, evals
         })
         config = {**tc.as_dict(), "barriers": label_config, "data": {"source": loaded.source,
                                                                      "sha256": loaded.sha256}}
-        info = log_pyfunc(bundle, bars=dataset.bars, reference=reference, config=config, metadata=meta)
+        info = log_pyfunc(bundle, bars=dataset.bars, reference=reference, null_sample=null_sample, config=config,
+                          metadata=meta)
         version = str(register(info.model_uri, name).version)
         # A short, rounded set on the version (what promotion and users filter on); the run has every number.
         set_version_tags(name, version, version_number_tags(tags))

@@ -26,9 +26,49 @@ def normal_frame(n: int, seed: int, shift: float = 0.0, columns=FEATURES, shifte
     return pd.DataFrame(values.astype(np.float32), columns=columns)
 
 
+# Per-column AR(1) coefficients of :func:`regime_series`: from white noise to a level that wanders for ~1,000 rows.
+AR_PHI = (0.0, 0.5, 0.9, 0.98, 0.995, 0.999)
+# Volatility of the hidden regimes and how long one lasts on average (rows).
+REGIME_VOL = (0.6, 1.0, 1.7)
+REGIME_ROWS = 3_000
+
+
+def regime_series(n: int, seed: int, vol_scale: float = 1.0, columns=FEATURES) -> pd.DataFrame:
+    """``n`` time-ordered rows of autocorrelated features in hidden volatility regimes (a sticky Markov chain).
+
+    Column j is an AR(1) process with coefficient ``AR_PHI[j]`` whose innovations are scaled by the current
+    regime's volatility (times ``vol_scale``), normalised so each column has unit variance in the long run. Two
+    calls with different seeds are the same process: the second is in-distribution relative to the first.
+    """
+    from scipy.signal import lfilter
+
+    rng = np.random.default_rng(seed)
+    k = len(REGIME_VOL)
+    stay = 1.0 - 1.0 / REGIME_ROWS
+    switch = np.flatnonzero(rng.random(n) > stay)
+    regime = np.zeros(n, dtype=np.int64)
+    state = int(rng.integers(k))
+    last = 0
+    for at in switch:
+        regime[last:at] = state
+        state = int((state + rng.integers(1, k)) % k)
+        last = at
+    regime[last:] = state
+    vol = np.asarray(REGIME_VOL)[regime] / np.sqrt(np.mean(np.square(REGIME_VOL))) * vol_scale
+    out = {}
+    for j, c in enumerate(columns):
+        phi = AR_PHI[j % len(AR_PHI)]
+        burn = int(5 / (1 - phi)) if phi else 0
+        e = rng.standard_normal(n + burn) * np.r_[np.full(burn, vol[0]), vol]
+        x = lfilter([np.sqrt(1 - phi ** 2)], [1.0, -phi], e)[burn:]
+        out[c] = x.astype(np.float32)
+    return pd.DataFrame(out)
+
+
 def register_model(client, folder: Path, name: str, reference: pd.DataFrame, feature_names=None,
-                   alias: str | None = "champion") -> str:
-    """A registry version whose artifacts are only ``MLmodel`` and the reference sample; returns the version."""
+                   alias: str | None = "champion", null_sample: pd.DataFrame | None = None) -> str:
+    """A registry version whose artifacts are ``MLmodel``, the reference sample and optionally the null sample;
+    returns the version."""
     from mlflow.exceptions import MlflowException
 
     feature_names = list(feature_names or [c for c in reference.columns if c != "timestamp"])
@@ -38,8 +78,11 @@ def register_model(client, folder: Path, name: str, reference: pd.DataFrame, fea
     if "timestamp" not in sample.columns:
         sample.insert(0, "timestamp", pd.date_range("2025-01-01", periods=len(sample), freq="min", tz="UTC"))
     sample.to_parquet(folder / "artifacts" / "reference_sample.parquet", index=False)
-    mlmodel = {"flavors": {"python_function": {"artifacts": {"reference_sample": {
-        "path": "artifacts/reference_sample.parquet"}}}}, "metadata": {"feature_names": feature_names}}
+    artifacts = {"reference_sample": {"path": "artifacts/reference_sample.parquet"}}
+    if null_sample is not None:
+        null_sample.to_parquet(folder / "artifacts" / "drift_null_sample.parquet", index=False)
+        artifacts["drift_null_sample"] = {"path": "artifacts/drift_null_sample.parquet"}
+    mlmodel = {"flavors": {"python_function": {"artifacts": artifacts}}, "metadata": {"feature_names": feature_names}}
     (folder / "MLmodel").write_text(yaml.safe_dump(mlmodel))
     try:
         client.create_registered_model(name)

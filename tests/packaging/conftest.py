@@ -67,7 +67,7 @@ def saved(fitted, dataset, tmp_path_factory):
 
     from factory.packaging.log_model import save_pyfunc
     from factory.packaging.metadata import model_metadata
-    from factory.packaging.reference import reference_sample
+    from factory.packaging.reference import reference_and_null
 
     cache = {}
 
@@ -75,10 +75,11 @@ def saved(fitted, dataset, tmp_path_factory):
         if key not in cache:
             bundle = fitted(key)
             folder = tmp_path_factory.mktemp(f"pyfunc_{key}") / "model"
-            reference = reference_sample(dataset.features, dataset.bars["timestamp"], dataset.rows("train"), 200)
+            reference, null = reference_and_null(dataset.features, dataset.bars["timestamp"], dataset.rows("train"),
+                                                 200, null_rows=300, segments=3)
             meta = model_metadata(bundle, data_sha256="test", label_config={"horizon": bundle.horizon_bars})
             save_pyfunc(bundle, folder, bars=dataset.bars, reference=reference, config={"model_key": key},
-                        metadata=meta)
+                        metadata=meta, null_sample=null)
             cache[key] = (folder, mlflow.pyfunc.load_model(str(folder)))
         return cache[key]
 

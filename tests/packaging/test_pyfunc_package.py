@@ -56,6 +56,18 @@ def test_reference_sample_holds_training_inputs(saved, dataset):
     assert list(ref.columns) == ["timestamp"] + list(dataset.features.columns)
     train_end_time = dataset.bars["timestamp"].iloc[dataset.train_end]
     assert len(ref) == 200 and (ref["timestamp"] < train_end_time).all()
+    # The held-out null sample: training rows too, in 3 contiguous stretches, none of them in the reference; the
+    # MLmodel lists it where the drift monitor looks for it.
+    null = pd.read_parquet(next(folder.rglob("drift_null_sample.parquet")))
+    assert list(null.columns) == ["timestamp", "segment"] + list(dataset.features.columns)
+    assert len(null) == 300 and (null["timestamp"] < train_end_time).all()
+    assert set(null["timestamp"]).isdisjoint(set(ref["timestamp"]))
+    train_times = dataset.bars["timestamp"].iloc[dataset.rows("train")].reset_index(drop=True)
+    for _, seg in null.groupby("segment"):
+        at = train_times.searchsorted(seg["timestamp"].iloc[0])
+        assert list(train_times.iloc[at:at + len(seg)]) == list(seg["timestamp"])  # consecutive training rows
+    artifacts = yaml.safe_load((folder / "MLmodel").read_text())["flavors"]["python_function"]["artifacts"]
+    assert artifacts["drift_null_sample"]["path"].endswith("drift_null_sample.parquet")
 
 
 def _window(small_bars, bundle):
