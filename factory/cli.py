@@ -126,6 +126,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     print(f"run_id: {result.run_id}")
     print(f"model_uri: {result.model_uri}")
     print(f"serve: {result.serve_command}")
+    print(f"  (or: {result.mlflow_serve_command})")
     return 0
 
 

@@ -61,6 +61,12 @@ class TrainResult:
 
         return serve_command(self.name, self.version)
 
+    @property
+    def mlflow_serve_command(self) -> str:
+        from factory.packaging.registry import mlflow_serve_command
+
+        return mlflow_serve_command(self.name, self.version)
+
 
 # ----------------------------------------------------------------------------------------------------- logging
 def _plots(bundle, evals: dict[str, Evaluation], folder: Path) -> None:

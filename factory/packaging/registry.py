@@ -50,6 +50,12 @@ def registered_name(contract: str, key: str) -> str:
 
 
 def serve_command(name: str, version: int | str, port: int = 5000) -> str:
+    """The recommended command serving a version (``factory serve``, the hardened front)."""
+    return f"factory serve -m models:/{name}/{version} -h 127.0.0.1 -p {port}"
+
+
+def mlflow_serve_command(name: str, version: int | str, port: int = 5000) -> str:
+    """The same version under plain ``mlflow models serve``."""
     return f"mlflow models serve -m models:/{name}/{version} --env-manager local -h 127.0.0.1 -p {port}"
 
 

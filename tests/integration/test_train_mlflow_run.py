@@ -66,7 +66,8 @@ def test_train_prints_run_uri_and_serve_command(trained):
     out = trained.stdout
     assert "run_id: " in out
     assert "model_uri: models:/mes-lightgbm/1" in out
-    assert "serve: mlflow models serve -m models:/mes-lightgbm/1 --env-manager local -h 127.0.0.1 -p 5000" in out
+    assert "serve: factory serve -m models:/mes-lightgbm/1 -h 127.0.0.1 -p 5000" in out
+    assert "(or: mlflow models serve -m models:/mes-lightgbm/1 --env-manager local -h 127.0.0.1 -p 5000)" in out
 
 
 def test_train_shows_the_pipeline_steps_progress_on_stderr(trained):
