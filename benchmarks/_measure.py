@@ -81,3 +81,36 @@ def loadavg() -> str:
         return Path("/proc/loadavg").read_text().strip()
     except OSError:
         return "n/a"
+
+
+def burst(server, body: bytes, total: int, concurrency: int) -> tuple[float, int]:
+    """(seconds, non-2xx answers) of ``total`` POSTs of ``body`` from ``concurrency`` threads, one connection each.
+
+    A connection the server drops counts as a failure and is reopened, so a crash shows as failures, not a hang.
+    """
+    import threading
+    import time
+
+    failures = [0] * concurrency
+    share = [total // concurrency + (1 if t < total % concurrency else 0) for t in range(concurrency)]
+
+    def worker(t: int) -> None:
+        c = server.connection()
+        for _ in range(share[t]):
+            try:
+                status, _ = server.post_raw(body, conn=c)
+            except OSError:
+                status = 0
+                c.close()
+                c = server.connection()
+            if not 200 <= status < 300:
+                failures[t] += 1
+        c.close()
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(concurrency)]
+    t0 = time.perf_counter()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return time.perf_counter() - t0, sum(failures)

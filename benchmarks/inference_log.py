@@ -27,7 +27,6 @@ import json
 import os
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -35,6 +34,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from benchmarks._measure import burst  # noqa: E402
 
 MODES = {
     "off": {},
@@ -87,22 +88,8 @@ def append_times(n_features: int, folder: Path, fsync: bool, n: int = 300) -> np
 
 
 def throughput(server, body: bytes, total: int, concurrency: int) -> tuple[float, int]:
-    failures = [0] * concurrency
-
-    def worker(t: int) -> None:
-        c = server.connection()
-        for _ in range(total // concurrency):
-            status, _ = server.post_raw(body, conn=c)
-            failures[t] += status != 200
-        c.close()
-
-    threads = [threading.Thread(target=worker, args=(t,)) for t in range(concurrency)]
-    t0 = time.perf_counter()
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    return (total // concurrency * concurrency) / (time.perf_counter() - t0), sum(failures)
+    seconds, failures = burst(server, body, total, concurrency)
+    return total / seconds, failures
 
 
 def main() -> int:

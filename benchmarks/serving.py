@@ -48,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 
 # Bound now: loading a logged model puts its own copy of `serving` first on the import path.
 from serving.local_server import LocalScoringServer  # noqa: E402
+from benchmarks._measure import burst  # noqa: E402
 
 DEFAULT_KEYS = ("lightgbm", "xgboost", "logistic", "voting", "stacking")
 TRIVIAL_MODEL = '''
@@ -99,32 +100,10 @@ def measure(server, body: bytes, latency_requests: int, total: int, concurrency:
     # Server CPU per request is far less sensitive than wall time to other work on the machine.
     cpu_ms = (cpu1 - cpu0) * 1e3 / latency_requests if cpu0 is not None and cpu1 is not None else float("nan")
 
-    failures = [0] * concurrency
-    share = [total // concurrency + (1 if t < total % concurrency else 0) for t in range(concurrency)]
-
-    def worker(t: int) -> None:
-        c = server.connection()
-        for _ in range(share[t]):
-            try:
-                status, _ = server.post_raw(body, conn=c)
-            except OSError:
-                status = 0
-                c.close()
-                c = server.connection()
-            if not 200 <= status < 300:
-                failures[t] += 1
-        c.close()
-
-    threads = [threading.Thread(target=worker, args=(t,)) for t in range(concurrency)]
-    t0 = time.perf_counter()
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    wall = time.perf_counter() - t0
+    wall, failures = burst(server, body, total, concurrency)
     ms = np.asarray(lat) * 1e3
     return {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)), "cpu_ms": cpu_ms,
-            "rps": total / wall, "non_2xx": int(sum(failures)), "requests": total}
+            "rps": total / wall, "non_2xx": int(failures), "requests": total}
 
 
 def serve_and_measure(uri: str, body: bytes, env: dict[str, str], cwd: Path, args) -> dict[str, float]:
