@@ -20,7 +20,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -136,8 +135,10 @@ def _cache_path(state_dir: str | Path, name: str, version: str, window_rows: int
                "exclude_columns": sorted(settings.exclude_columns), "blocks": blocks, "columns": columns,
                "null_rows": null_rows}
     digest = hashlib.sha256(json.dumps(matters, sort_keys=True).encode()).hexdigest()[:12]
-    safe = re.sub(r"[^A-Za-z0-9._-]", "_", f"{name}-v{version}").strip(".") or "model"
-    return Path(state_dir) / "null" / f"{safe}-{window_rows}rows-{settings.method}-{digest}.json"
+    from serving.inference_log import folder_name  # one-to-one with the name, as the log folders and states
+
+    stem = f"{folder_name(name)}-v{version}-{window_rows}rows-{settings.method}-{digest}"
+    return Path(state_dir) / "null" / f"{stem}.json"
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -218,22 +219,32 @@ def share_threshold(ref, config: MonitorConfig) -> ShareThreshold:
                        "training.null_rows, at least %d)", ref.name, ref.version, disjoint, rows, needed,
                        settings.null_quantile, needed * rows)
     if level > WEAK_LEVEL:
-        return _warn_small(ref, config, result, columns)
+        return _warn_small(ref, config, result, path)
     return result
 
 
-def _warn_small(ref, config: MonitorConfig, result: ShareThreshold, columns: list[str]) -> ShareThreshold:
-    """Log that the window is too small for a shift to show, with the smallest size that would do if found."""
+def _warn_small(ref, config: MonitorConfig, result: ShareThreshold, cache: Path) -> ShareThreshold:
+    """Log that the window is too small for a shift to show, with the smallest size that would do if found.
+
+    The search is cached beside the null's shares (``cache``), so a restart does not run it again."""
     settings = config.drift
     longest = max(len(p) for p in segments(ref.null_sample))
-    useful = None
-    rows = result.window_rows * 2
-    while rows <= longest:
-        shares = null_shares(ref.sample, ref.null_sample, ref.feature_names, settings, rows, PROBE_BLOCKS)
-        if len(shares) and quantile_level(shares, settings.null_quantile) <= WEAK_LEVEL:
-            useful = rows
-            break
-        rows *= 2
+    try:
+        useful = json.loads(cache.read_text())["min_useful_rows"]
+    except (OSError, ValueError, KeyError, TypeError):
+        useful = None
+        rows = result.window_rows * 2
+        while rows <= longest:
+            shares = null_shares(ref.sample, ref.null_sample, ref.feature_names, settings, rows, PROBE_BLOCKS)
+            if len(shares) and quantile_level(shares, settings.null_quantile) <= WEAK_LEVEL:
+                useful = rows
+                break
+            rows *= 2
+        try:
+            cached = json.loads(cache.read_text())
+            _write_json(cache, {**cached, "min_useful_rows": useful})
+        except (OSError, ValueError):
+            pass  # no cache to extend (unwritable state folder): searched again next time
     what = ("no window can exceed it: no drift will ever be reported" if result.level >= 1.0
             else f"only windows where more than {result.level:.0%} of the columns move will alert")
     hint = (f"use windows of at least ~{useful} rows" if useful
