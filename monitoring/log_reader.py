@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from factory.parquet import read_parquet
 from serving.inference_log import read_inference_log, received_time
 
 logger = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ class LogReader:
         frame = self._cache.get(name)
         if frame is None:
             try:
-                frame = pd.read_parquet(self.folder / name)
+                frame = read_parquet(self.folder / name)
             except Exception as exc:  # noqa: BLE001 - one unreadable file must not stop the daemon
                 logger.warning("inference log: skipping unreadable file %s: %s", self.folder / name, exc)
                 frame = pd.DataFrame()

@@ -17,6 +17,7 @@ import pandas as pd
 import yaml
 
 from factory.errors import FactoryError
+from factory.parquet import read_parquet
 
 REFERENCE_ARTIFACT = "reference_sample"
 # factory.packaging.reference.NULL_ARTIFACT, spelled out: importing the packaging package would load the feature code.
@@ -76,14 +77,14 @@ def load_reference(name: str, version: str, run_id: str | None = None) -> ModelR
         artifacts = ((mlmodel.get("flavors") or {}).get("python_function") or {}).get("artifacts") or {}
         rel = (artifacts.get(REFERENCE_ARTIFACT) or {}).get("path") or DEFAULT_REFERENCE_PATH
         try:
-            sample = pd.read_parquet(repo.download_artifacts(rel, tmp))
+            sample = read_parquet(repo.download_artifacts(rel, tmp))
         except Exception as exc:  # noqa: BLE001 - a missing artifact surfaces as several exception types
             raise ReferenceError(f"{uri} has no readable reference sample at '{rel}': {exc}") from None
         null_sample = None
         null_rel = (artifacts.get(NULL_ARTIFACT) or {}).get("path")
         if null_rel:
             try:
-                null_sample = pd.read_parquet(repo.download_artifacts(null_rel, tmp))
+                null_sample = read_parquet(repo.download_artifacts(null_rel, tmp))
             except Exception as exc:  # noqa: BLE001
                 raise ReferenceError(f"{uri} lists a held-out null sample at '{null_rel}' that cannot be read: "
                                      f"{exc}") from None

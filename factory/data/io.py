@@ -26,6 +26,7 @@ from factory.data.sessions import SessionCalendar
 from factory.data.timestamps import check_tz, parse_timestamps
 from factory.data.validation import BAR_COLUMNS, TICK_COLUMNS, validate_bars, validate_ticks
 from factory.errors import DataValidationError, FactoryError, Issue
+from factory.parquet import read_parquet
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def _read_table(path: Path) -> tuple[pd.DataFrame | None, list[Issue]]:
     try:
         if kind == "csv":
             return pd.read_csv(path, low_memory=False), []
-        return pd.read_parquet(path), []
+        return read_parquet(path), []
     except pd.errors.EmptyDataError:
         return None, [Issue("empty", None, (), f"file has no data: {path}")]
     except Exception as exc:  # any parser / Arrow / OS / decoding failure means the same to the user

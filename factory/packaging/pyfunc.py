@@ -27,6 +27,8 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
+from factory.parquet import read_parquet
+
 EXAMPLE_ARTIFACT = "example_bars"
 
 
@@ -57,7 +59,7 @@ class FactoryPyfunc(mlflow.pyfunc.PythonModel):
         example = artifacts.get(EXAMPLE_ARTIFACT)
         if example:
             # One request at load time compiles the JIT kernels, so the first client does not wait for them.
-            self.predict(context, pd.read_parquet(example), {"last_only": True})
+            self.predict(context, read_parquet(example), {"last_only": True})
         self.inference_log = log
 
     def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None):
