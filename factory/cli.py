@@ -146,8 +146,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     result = run_evaluate(args.models, data=args.data or None, contract=args.contract,
                           config_file=args.config or None, tz=args.tz or None, workers=args.workers,
                           n_groups=args.groups, n_test_groups=args.test_groups, progress=not args.quiet,
-                          controls=args.controls, profile=args.profile)
-    cols = ["model", "net_sharpe_mean", "net_sharpe_std", "win_rate", "n_trades", "pbo", "dsr", "error"]
+                          controls=args.controls, profile=args.profile, tuning_trials=args.tuning_trials,
+                          tuning_window=args.tuning_window)
+    cols = ["model", "net_sharpe_mean", "net_sharpe_std", "win_rate", "n_trades", "pbo", "dsr",
+            *(["pbo_trials", "n_trials"] if "pbo_trials" in result.table else []), "error"]
     print(result.table[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if result.pbo_reason:
         print(f"pbo: {result.pbo_reason}")
@@ -325,6 +327,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-groups", type=int, default=None, help="CPCV test groups per split (default 2)")
     p.add_argument("--controls", choices=["none", "shuffled"], default="none",
                    help="shuffled: add each model fitted on permuted labels as a null trial (<key>:shuffled)")
+    p.add_argument("--tuning-trials", type=int, default=None,
+                   help="judge the barrier search too: run N Optuna trials on the first --tuning-window of the bars "
+                        "and put every model through the CPCV under each distinct candidate (PBO across them as "
+                        "pbo_trials; N times the work)")
+    p.add_argument("--tuning-window", type=float, default=None,
+                   help="share of the bars, from the start, that proposes the barrier candidates and is never "
+                        "fitted or tested (default 0.25)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_profile(p)
     p.set_defaults(func=_cmd_evaluate)

@@ -260,10 +260,11 @@ def _run_model(job: ModelJob) -> ModelRun:
 def evaluate_models(dataset, models: dict[str, dict[str, Any]], training=None, *, executor=None,
                     n_groups: int = DEFAULT_GROUPS, n_test_groups: int = DEFAULT_TEST_GROUPS,
                     val_frac: float = DEFAULT_VAL_FRAC, workdir: str | Path | None = None, progress: bool = False,
-                    failed: dict[str, BaseException] | None = None):
+                    failed: dict[str, BaseException] | None = None, first_row: int = 0):
     """Run every model of ``models`` (key -> settings) on the same CPCV plan; returns a
     :class:`~factory.evaluation.leaderboard_stats.Leaderboard` (table, per-model runs and paths, PBO).
-    ``failed``: models that already failed (e.g. their settings did not validate); they get error rows."""
+    ``failed``: models that already failed (e.g. their settings did not validate); they get error rows.
+    ``first_row``: no sample before this bar row is fitted or tested (e.g. bars kept for proposing barriers)."""
     import tempfile
 
     from tqdm.auto import tqdm
@@ -293,7 +294,7 @@ def evaluate_models(dataset, models: dict[str, dict[str, Any]], training=None, *
         except Exception as exc:  # noqa: BLE001 - becomes the model's error row
             early[key] = exc
     plan = plan_cpcv(dataset, n_groups, n_test_groups, val_frac, max(lookbacks.values(), default=0),
-                     max(firsts.values(), default=0))
+                     max(int(first_row), *firsts.values()))
     runs: dict[str, Any] = {**failed, **early}
     jobs = [k for k in models if k not in early]
     with tempfile.TemporaryDirectory(dir=workdir) as tmp, \

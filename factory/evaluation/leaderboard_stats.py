@@ -125,13 +125,12 @@ def _per_bar_sharpe(x: np.ndarray) -> float:
     return float(np.mean(x)) / sd if sd > 0 else float("nan")
 
 
-def pbo_of(paths: dict[str, ModelPaths], n_partitions: int = 16) -> tuple[float, str]:
-    """PBO of the models' path-mean P&L (see the module docstring), or NaN and the reason it is undefined."""
+def pbo_of_matrix(m: np.ndarray, n_partitions: int = 16, what: str = "models") -> tuple[float, str]:
+    """PBO of a ``T x N`` matrix of per-bar P&L (one column per trial), or NaN and the reason it is undefined."""
     from factory.validation.stats import probability_of_backtest_overfitting
 
-    if len(paths) < 2:
-        return float("nan"), f"PBO needs at least 2 successful models, got {len(paths)}"
-    m = np.column_stack([np.mean(p.pnl, axis=0) for p in paths.values()])
+    if m.ndim != 2 or m.shape[1] < 2:
+        return float("nan"), f"PBO needs at least 2 successful {what}, got {m.shape[1] if m.ndim == 2 else 0}"
     # As many partitions as the series allows (CSCV needs at least 2 bars per block), 16 at most.
     s = min(n_partitions, (m.shape[0] // 2) // 2 * 2)
     if s < 2:
@@ -142,14 +141,26 @@ def pbo_of(paths: dict[str, ModelPaths], n_partitions: int = 16) -> tuple[float,
         return float("nan"), str(exc)
 
 
-def dsr_of(paths: dict[str, ModelPaths]) -> dict[str, float]:
-    """DSR per model (see the module docstring); NaN where a model's per-bar Sharpe is undefined (no trades)."""
+def pbo_of(paths: dict[str, ModelPaths], n_partitions: int = 16) -> tuple[float, str]:
+    """PBO of the models' path-mean P&L (see the module docstring), or NaN and the reason it is undefined."""
+    if len(paths) < 2:
+        return float("nan"), f"PBO needs at least 2 successful models, got {len(paths)}"
+    return pbo_of_matrix(np.column_stack([np.mean(p.pnl, axis=0) for p in paths.values()]), n_partitions)
+
+
+def dsr_of(paths: dict[str, ModelPaths], trial_sharpes: list[float] | None = None) -> dict[str, float]:
+    """DSR per model (see the module docstring); NaN where a model's per-bar Sharpe is undefined (no trades).
+
+    ``trial_sharpes``: the per-bar Sharpe ratios of every trial behind the selection, when there were more than
+    these models (e.g. every barrier candidate of every model); by default the models themselves.
+    """
     from scipy.stats import kurtosis, skew
 
     from factory.validation.stats import deflated_sharpe_ratio
 
     sr = {k: p.row["net_sharpe_per_bar"] for k, p in paths.items()}
-    ok = [v for v in sr.values() if np.isfinite(v)]
+    pool = list(sr.values()) if trial_sharpes is None else list(trial_sharpes)
+    ok = [v for v in pool if np.isfinite(v)]
     variance = float(np.var(ok, ddof=1)) if len(ok) > 1 else 0.0
     out = {}
     for k, p in paths.items():

@@ -228,3 +228,20 @@ def regime_heatmap_plot(table: pd.DataFrame, path: str | Path, title: str = "") 
     ax.set_yticks(range(values.shape[0]), [str(i) for i in table.index], fontsize=8)
     ax.set_title(title or "Net Sharpe by regime (mean over CPCV paths)")
     return _save(fig, plt, path)
+
+
+def trial_sharpe_plot(table: pd.DataFrame, path: str | Path, title: str = "") -> Path:
+    """Mean CPCV net Sharpe of each barrier candidate (x: Optuna trial), one line per model; train's choice ringed."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    for model, t in table[table["error"].fillna("") == ""].groupby("model", sort=False):
+        t = t.sort_values("trial")
+        line, = ax.plot(t["trial"], t["net_sharpe_mean"], marker="o", ms=4, lw=1, label=model)
+        c = t[t["chosen"]]
+        ax.scatter(c["trial"], c["net_sharpe_mean"], s=140, facecolors="none", edgecolors=line.get_color(), lw=2)
+    ax.axhline(0.0, color="grey", lw=0.8)
+    ax.set_xlabel("Optuna trial (barrier candidate)")
+    ax.set_ylabel("net Sharpe, mean over CPCV paths")
+    ax.set_title(title or "Barrier candidates through the same CPCV (ring: the tuning score's choice)")
+    ax.legend(fontsize=8)
+    return _save(fig, plt, path)

@@ -73,6 +73,23 @@ def log_artifacts(board, folder: Path) -> None:
                                     title=f"{key}: confusion matrix (CPCV test)")
 
 
+def log_trials(trials, folder: Path) -> None:
+    """The barrier candidates' table (``trials.csv``, ``trials.md``) and their Sharpe plot, beside the leaderboard."""
+    from factory.evaluation import plots
+
+    t = trials.table
+    t.to_csv(folder / "trials.csv", index=False)
+    c = trials.trials[trials.chosen]
+    notes = [f"{len(trials.trials)} barrier candidates proposed by the Optuna search on bars [0, {trials.tuning_end:,}); "
+             f"every model evaluated under each on the same CPCV, on samples from bar {trials.tuning_end:,} on.",
+             f"Train's choice (best tuning score): trial {c.number}, k_up {c.k_up:g}, k_down {c.k_down:g}, "
+             f"horizon {c.horizon}; the leaderboard is that candidate's."]
+    notes += [f"{k}: PBO across candidates undefined: {why}" for k, why in trials.reasons.items()]
+    (folder / "trials.md").write_text("# Barrier candidates\n\n" + "\n\n".join(notes) + "\n\n" + markdown_table(t))
+    (folder / "plots").mkdir(exist_ok=True)
+    plots.trial_sharpe_plot(t, folder / "plots" / "trial_sharpe.png")
+
+
 def log_child(board, key: str, parent_run_id: str) -> str:
     """One nested run for ``key``: its numbers, tables and plots, or its error (the run then ends FAILED)."""
     import mlflow

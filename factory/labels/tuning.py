@@ -73,13 +73,25 @@ def barrier_score(labels: pd.DataFrame, k_up: float, k_down: float) -> float:
     return entropy * net
 
 
-def tune_barriers(bars_train: pd.DataFrame, label_config: LabelConfig | None = None,
-                  cost_model: CostModel | None = None, atr: np.ndarray | None = None) -> TunedBarriers:
-    """Search ``(k_up, k_down, horizon)`` in ``label_config.tuning``'s ranges maximising the module's score.
+@dataclass(frozen=True)
+class BarrierTrial:
+    """One Optuna trial of the barrier search: a candidate ``(k_up, k_down, horizon)`` and its score."""
 
-    ``bars_train`` must contain the training rows only. ``atr`` (price points, aligned on ``bars_train``)
-    overrides the Wilder ATR of ``label_config.atr_window``; costs apply when ``label_config.include_costs``.
-    """
+    number: int
+    k_up: float
+    k_down: float
+    horizon: int
+    score: float
+
+    def apply(self, config: LabelConfig) -> LabelConfig:
+        """``config`` with this trial's widths and horizon (and tuning off: the barriers are now fixed)."""
+        return config.model_copy(update={"k_up": self.k_up, "k_down": self.k_down, "horizon": self.horizon,
+                                         "tuning": config.tuning.model_copy(update={"enabled": False})})
+
+
+def _study(bars_train: pd.DataFrame, label_config: LabelConfig | None, cost_model: CostModel | None,
+           atr: np.ndarray | None):
+    """The finished Optuna study of :func:`tune_barriers` and the ranges' low ends (for fixed parameters)."""
     import optuna  # heavy import kept lazy
 
     cfg = label_config if label_config is not None else LabelConfig()
@@ -116,15 +128,45 @@ def tune_barriers(bars_train: pd.DataFrame, label_config: LabelConfig | None = N
         study.optimize(objective, n_trials=tcfg.n_trials, n_jobs=1, show_progress_bar=False)
     finally:
         optuna.logging.set_verbosity(opt_log)
+    return study, (lo_k, lo_d, lo_h)
+
+
+def _candidate(trial, lows) -> tuple[float, float, int]:
+    # round off the float noise of the 0.05 grid (3.8000000000000003 -> 3.8)
+    return (round(float(trial.params.get("k_up", lows[0])), 10), round(float(trial.params.get("k_down", lows[1])), 10),
+            int(trial.params.get("horizon", lows[2])))
+
+
+def tune_barriers(bars_train: pd.DataFrame, label_config: LabelConfig | None = None,
+                  cost_model: CostModel | None = None, atr: np.ndarray | None = None) -> TunedBarriers:
+    """Search ``(k_up, k_down, horizon)`` in ``label_config.tuning``'s ranges maximising the module's score.
+
+    ``bars_train`` must contain the training rows only. ``atr`` (price points, aligned on ``bars_train``)
+    overrides the Wilder ATR of ``label_config.atr_window``; costs apply when ``label_config.include_costs``.
+    """
+    study, lows = _study(bars_train, label_config, cost_model, atr)
     best = study.best_trial
-    return TunedBarriers(
-        # round off the float noise of the 0.05 grid (3.8000000000000003 -> 3.8)
-        k_up=round(float(best.params.get("k_up", lo_k)), 10),
-        k_down=round(float(best.params.get("k_down", lo_d)), 10),
-        horizon=int(best.params.get("horizon", lo_h)),
-        score=float(best.value),
-        n_trials=len(study.trials),
-    )
+    k_up, k_down, horizon = _candidate(best, lows)
+    return TunedBarriers(k_up=k_up, k_down=k_down, horizon=horizon, score=float(best.value),
+                         n_trials=len(study.trials))
+
+
+def barrier_trials(bars_train: pd.DataFrame, label_config: LabelConfig | None = None,
+                   cost_model: CostModel | None = None, atr: np.ndarray | None = None) -> list[BarrierTrial]:
+    """Every distinct candidate the search of :func:`tune_barriers` tried, in trial order, with its score.
+
+    TPE proposes some candidates more than once; a repeat is the same strategy, so it is kept once (its first
+    trial). The candidate :func:`tune_barriers` returns is the one with the highest score (the first on ties).
+    """
+    study, lows = _study(bars_train, label_config, cost_model, atr)
+    seen, out = set(), []
+    for t in study.trials:
+        cand = _candidate(t, lows)
+        if cand in seen or t.value is None:
+            continue
+        seen.add(cand)
+        out.append(BarrierTrial(int(t.number), *cand, score=float(t.value)))
+    return out
 
 
 def tune_on_split(bars: pd.DataFrame, train_end: int, label_config: LabelConfig | None = None,

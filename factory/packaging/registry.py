@@ -280,7 +280,7 @@ def write_overfitting_tags(contract: str, scores: dict[str, dict[str, float]], d
 
     For each key of ``scores`` (``{key: {"pbo": ..., "dsr": ...}}``) the latest version of
     ``registered_name(contract, key)`` tagged with ``data_sha256`` gets tags ``pbo``, ``dsr``, ``pbo_run_id``
-    and ``pbo_n_models``, and one line appended to its description. Returns ``{key: version}`` of the versions
+    and ``pbo_n_models`` (and ``pbo_trials`` when the scores have it), and one line appended to its description. Returns ``{key: version}`` of the versions
     written; keys without a matching version are skipped (nothing was trained on this data under that name).
     """
     c = mlflow_client or client()
@@ -290,10 +290,13 @@ def write_overfitting_tags(contract: str, scores: dict[str, dict[str, float]], d
         mv = latest_version_with_data(name, data_sha256, c)
         if mv is None:
             continue
-        set_version_tags(name, mv.version, {"pbo": float(s["pbo"]), "dsr": float(s["dsr"]), "pbo_run_id": run_id,
-                                            "pbo_n_models": int(n_models)}, c)
+        tags = {"pbo": float(s["pbo"]), "dsr": float(s["dsr"]), "pbo_run_id": run_id, "pbo_n_models": int(n_models)}
         line = (f"CPCV leaderboard run {run_id}: PBO {format_value(s['pbo'], '{:.3f}')} across {n_models} models, "
                 f"DSR {format_value(s['dsr'], '{:.3f}')}.")
+        if "pbo_trials" in s:  # the leaderboard judged the barrier search too (factory.evaluation.trials)
+            tags["pbo_trials"] = float(s["pbo_trials"])
+            line += f" PBO across the barrier candidates {format_value(s['pbo_trials'], '{:.3f}')}."
+        set_version_tags(name, mv.version, tags, c)
         text = (mv.description or "").rstrip()
         c.update_model_version(name, mv.version, description=f"{text}\n\n{line}" if text else line)
         written[key] = str(mv.version)
