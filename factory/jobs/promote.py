@@ -15,6 +15,8 @@ PBO / DSR (``max_pbo`` / ``min_dsr``) read the version's ``pbo`` / ``dsr`` tags,
 (``factory evaluate --models ...``, with ``pbo_run_id`` and ``pbo_n_models``): they measure how much choosing
 among the models compared on the data overfits, so they are not properties of one train run. A version without
 them is refused by a gate that needs them (the message says what to run); it is never waved through.
+``max_pbo_trials`` reads ``pbo_trials``: PBO across the barrier search's candidates, written by a leaderboard
+run with ``--tuning-trials N`` (:mod:`factory.evaluation.trials`); off by default, as that run costs N leaderboards.
 
 Deflated champion comparison (``must_beat_champion``). Every version trained on the same data and scored on the
 same test window is one more look at that window, and "beat the champion on the test window" picks the best of
@@ -64,6 +66,8 @@ class AliasGates(StrictConfig):
     # PBO / DSR from the CPCV leaderboard's `pbo` / `dsr` version tags; a version without them is refused.
     max_pbo: float | None = Field(None, ge=0, le=1)
     min_dsr: float | None = Field(None, ge=0, le=1)
+    # PBO across the barrier search's candidates (`pbo_trials` tag, `factory evaluate --tuning-trials N`).
+    max_pbo_trials: float | None = Field(None, ge=0, le=1)
     must_beat_champion: bool = False
 
 
@@ -184,11 +188,16 @@ def _overfitting(tags: dict[str, str], gate: str, key: str, limit: float | None,
         sha = str(tags.get("data_sha256", ""))[:12]
         what = "present but not a number" if key in tags else "missing"
         others = ",".join([k for k in ("lightgbm", "logistic", "xgboost") if k != model][:2])
-        return GateResult(gate, False, (
-            f"the version's '{key}' tag is {what}: {key.upper()} comes from the CPCV leaderboard, which compares "
-            f"models on one data set; run `factory evaluate --models {model},{others}` (this model and the other "
-            f"candidates) on the same data{f' (sha256 {sha})' if sha else ''} to write it on the version, or "
-            f"switch the gate off with `{gate}: null` in a promotion config"))
+        data = f"on the same data{f' (sha256 {sha})' if sha else ''}"
+        if key == "pbo_trials":
+            why = (f"it comes from the CPCV leaderboard run with the barrier search judged; run `factory evaluate "
+                   f"--models {model} --tuning-trials 20` {data} to write it on the version")
+        else:
+            why = (f"{key.upper()} comes from the CPCV leaderboard, which compares models on one data set; run "
+                   f"`factory evaluate --models {model},{others}` (this model and the other candidates) {data} to "
+                   "write it on the version")
+        return GateResult(gate, False, f"the version's '{key}' tag is {what}: {why}, or switch the gate off with "
+                                       f"`{gate}: null` in a promotion config")
     res = _bound(tags, gate, key, limit, minimum=minimum)
     source = [f"{tags[k]} {label}" for k, label in (("pbo_n_models", "models"),) if tags.get(k)]
     if tags.get("pbo_run_id"):
@@ -255,6 +264,7 @@ def check_gates(name: str, version: str, tags: dict[str, str], gates: AliasGates
         _bound(tags, "max_drawdown_usd", "test_max_drawdown_usd", gates.max_drawdown_usd, minimum=False),
         _overfitting(tags, "max_pbo", "pbo", gates.max_pbo, minimum=False),
         _overfitting(tags, "min_dsr", "dsr", gates.min_dsr, minimum=True),
+        _overfitting(tags, "max_pbo_trials", "pbo_trials", gates.max_pbo_trials, minimum=False),
         _beat_champion(name, version, tags, c) if gates.must_beat_champion else None,
     ]
     return [r for r in results if r is not None]

@@ -222,17 +222,39 @@ def test_cli_refusal_is_one_line_exit_2(registry):
 
 
 # --- gates switched off are recorded ------------------------------------------------------------------------
+def test_pbo_trials_gate_refuses_without_the_tag_and_above_its_limit(registry, tmp_path):
+    client, folder = registry
+    cfg = tmp_path / "trials_gate.yaml"
+    cfg.write_text("promotion:\n  champion: {max_pbo_trials: 0.4}\n")
+    v1 = _version(client, folder, 1.2, pbo="0.1", dsr="0.9")
+    before = _snapshot(client)
+    with pytest.raises(PromotionRefused) as err:
+        promote(NAME, v1, "champion", config_file=cfg)
+    msg = str(err.value)
+    assert "max_pbo_trials: the version's 'pbo_trials' tag is missing" in msg
+    assert "`factory evaluate --models lightgbm --tuning-trials 20` on the same data (sha256 abc123)" in msg
+    assert "max_pbo:" not in msg and _snapshot(client) == before  # the leaderboard gates pass
+    v2 = _version(client, folder, 1.2, pbo="0.1", dsr="0.9", pbo_trials="0.6")
+    with pytest.raises(PromotionRefused, match=r"max_pbo_trials: pbo_trials = 0.6 not <= 0.4"):
+        promote(NAME, v2, "champion", config_file=cfg)
+    v3 = _version(client, folder, 1.2, pbo="0.1", dsr="0.9", pbo_trials="0.25")
+    gates = {g.gate: g for g in promote(NAME, v3, "champion", config_file=cfg).gates}
+    assert gates["max_pbo_trials"].passed and gates["max_pbo_trials"].detail.startswith("pbo_trials = 0.25 <= 0.4")
+
+
 def test_default_gates_off_are_listed_with_the_default_file(registry):
     client, folder = registry
     v1 = _version(client, folder, 1.2)
     result = promote(NAME, v1, "champion")
-    expected = "min_win_rate, max_drawdown_usd (off in mlproject/promotion.yaml)"
+    expected = "min_win_rate, max_drawdown_usd, max_pbo_trials (off in mlproject/promotion.yaml)"
     assert result.gates_off == [("min_win_rate", "off in mlproject/promotion.yaml"),
-                                ("max_drawdown_usd", "off in mlproject/promotion.yaml")]
+                                ("max_drawdown_usd", "off in mlproject/promotion.yaml"),
+                                ("max_pbo_trials", "off in mlproject/promotion.yaml")]
     assert result.summary().splitlines()[1] == f"gates off: {expected}"
     mv = client.get_model_version(NAME, v1)
     assert "Gates switched off (not checked):\n- min_win_rate: off in mlproject/promotion.yaml\n" \
-           "- max_drawdown_usd: off in mlproject/promotion.yaml" in mv.description
+           "- max_drawdown_usd: off in mlproject/promotion.yaml\n- max_pbo_trials: off in mlproject/promotion.yaml" \
+           in mv.description
     assert mv.tags["promotion.gates_off"] == expected
 
 
@@ -245,6 +267,7 @@ def test_gates_switched_off_by_an_override_are_named_with_its_file(registry, tmp
     result = promote(NAME, v1, "champion", config_file=cfg)
     off = dict(result.gates_off)
     assert off == {"max_drawdown_usd": "off in mlproject/promotion.yaml",
+                   "max_pbo_trials": "off in mlproject/promotion.yaml",
                    "max_pbo": f"switched off by {cfg}", "min_dsr": f"switched off by {cfg}",
                    "must_beat_champion": f"switched off by {cfg}"}
     assert "min_win_rate" not in off  # switched on by the override
@@ -253,7 +276,7 @@ def test_gates_switched_off_by_an_override_are_named_with_its_file(registry, tmp
     assert f"max_pbo, min_dsr, must_beat_champion (switched off by {cfg})" in result.summary()
     # The challenger's gates: every one but min_trades is off in the default file.
     assert [g for g, _ in gates_off("challenger")] == ["min_net_sharpe", "min_win_rate", "max_drawdown_usd",
-                                                       "max_pbo", "min_dsr", "must_beat_champion"]
+                                                       "max_pbo", "min_dsr", "max_pbo_trials", "must_beat_champion"]
 
 
 def test_cli_prints_the_gates_that_were_off(registry, tmp_path):
@@ -264,7 +287,7 @@ def test_cli_prints_the_gates_that_were_off(registry, tmp_path):
     res = subprocess.run([sys.executable, "-m", "factory.cli", "promote", "--name", NAME, "--version", v1,
                           "--config", str(cfg)], capture_output=True, text=True, timeout=300, env=dict(os.environ))
     assert res.returncode == 0, res.stderr
-    assert f"gates off: min_win_rate, max_drawdown_usd (off in mlproject/promotion.yaml); max_pbo, min_dsr " \
+    assert f"gates off: min_win_rate, max_drawdown_usd, max_pbo_trials (off in mlproject/promotion.yaml); max_pbo, min_dsr " \
            f"(switched off by {cfg})" in res.stdout
 
 
