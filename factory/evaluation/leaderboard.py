@@ -9,7 +9,8 @@ Protocol (no MLflow here; :mod:`factory.jobs.evaluate` logs what this returns):
    the chronological training prefix, which contains CPCV test groups. Each split refits them on its own
    training samples only (:mod:`factory.evaluation.split_inputs`), so no test bar shapes what a model reads.
    Labels use the config's fixed barriers: Optuna barrier tuning is itself a selection step fitted on bars,
-   so the leaderboard turns it off (tuning inside every split would be a different experiment).
+   so the leaderboard turns it off (tuning inside every split would be a different experiment). The search is
+   judged instead by :mod:`factory.evaluation.trials`: every candidate through this same leaderboard.
 3. **Fit per split.** The chronologically last ``val_frac`` of the split's training samples is the
    validation block (early stopping, calibration, return distribution: *selection* data); the rest, purged and
    embargoed around that block, is what the model is fitted on (:func:`factory.fitting.fit_bundle`).

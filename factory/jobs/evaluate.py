@@ -7,7 +7,8 @@ Steps (configuration and data fail before MLflow is touched):
    :mod:`factory.evaluation.leaderboard`);
 2. build the dataset once (``load_bars`` + ``build_dataset``);
 3. :func:`factory.evaluation.leaderboard.evaluate_models`: every model on the same CPCV splits, through one
-   executor (processes when ``workers`` > 1);
+   executor (processes when ``workers`` > 1); with ``tuning_trials``, once per candidate of the barrier search,
+   each candidate with its own dataset (:mod:`factory.evaluation.trials`);
 4. one parent run ``evaluate-<contract>`` with the leaderboard (CSV, Markdown, HTML) and plots, one nested child
    run per model (metrics, per-regime table, per-path Sharpe, calibration and confusion plots; a failed model's
    child run holds its error and ends FAILED);
