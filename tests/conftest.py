@@ -7,6 +7,7 @@
 * The deep models' progress bars are off (``FACTORY_PROGRESS=0``), and the model hub is never asked
   (``HF_HUB_OFFLINE=1``): the foundation models' tests build tiny random models in temporary folders.
 * A test parametrized by a model ``key`` whose libraries are not installed is skipped.
+* ``tracking``: a fresh SQLite MLflow store for a test that asks for one.
 * A guard fails the session when the checkout gained files while it ran (anything ``git status`` shows that
   was not there before, caches of Python and pytest aside).
 """
@@ -58,6 +59,19 @@ def _skip_keys_without_their_libraries(request):
 @pytest.fixture(autouse=True)
 def _work_in_a_temporary_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def tracking(tmp_path, monkeypatch):
+    """A fresh SQLite tracking store for one test (``MLFLOW_TRACKING_URI`` and the client both point at it)."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    yield uri
+    mlflow.set_tracking_uri(None)
 
 
 def checkout_entries() -> set[str] | None:

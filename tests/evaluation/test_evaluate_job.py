@@ -14,17 +14,6 @@ SMALL_CONFIG = Path(__file__).resolve().parents[1] / "packaging" / "small_train.
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
-@pytest.fixture
-def tracking(tmp_path, monkeypatch):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    import mlflow
-
-    mlflow.set_tracking_uri(uri)
-    yield uri
-    mlflow.set_tracking_uri(None)
-
-
 def _register_versions(name: str, shas: list[str]) -> list[str]:
     """Versions of ``name`` tagged with the given data hashes (their source: an empty run artifact folder)."""
     import mlflow

@@ -162,17 +162,6 @@ def test_leaderboard_fits_and_tests_nothing_before_first_row(bars, labels, tmp_p
     assert min(int(g.min()) for g in plan.group_samples) >= 1800
 
 
-@pytest.fixture
-def tracking(tmp_path, monkeypatch):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    import mlflow
-
-    mlflow.set_tracking_uri(uri)
-    yield uri
-    mlflow.set_tracking_uri(None)
-
-
 def test_evaluate_job_with_tuning_trials_logs_candidates_and_tags_pbo_trials(tracking, tmp_path, bars):
     import mlflow
 

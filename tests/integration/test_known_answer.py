@@ -28,18 +28,6 @@ N_BARS = 12_000
 CONFIG = Path(__file__).resolve().parents[2] / "examples" / "known_answer.yaml"
 
 
-@pytest.fixture
-def tracking(tmp_path, monkeypatch):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    import mlflow
-
-    mlflow.set_tracking_uri(uri)
-    yield uri
-    mlflow.set_tracking_uri(None)
-
-
 def _leaderboard(tmp_path, edge: str):
     """What the README's example runs: `factory data synth --edge EDGE` bars, the example config, the controls."""
     from factory.data.synth import synth_to_file
