@@ -38,22 +38,17 @@ FIELDS = ("alert_id", "model_version", "window_index", "window_start", "window_e
 
 
 @pytest.fixture
-def setup(tmp_path, monkeypatch):
+def setup(tracking, tmp_path):
     import mlflow
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    mlflow.set_tracking_uri(uri)
-    client = mlflow.MlflowClient(uri)
+    client = mlflow.MlflowClient(tracking)
     register_model(client, tmp_path / "m1", NAME, normal_frame(1000, 1))
     frames = [normal_frame(200, i, shift=2.0 if i in DRIFTING else 0.0) for i in range(8)]
     write_log(tmp_path / "log", NAME, pd.concat(frames, ignore_index=True), [1, 37, 90])
     from monitoring.daemon import DriftMonitor
 
     assert DriftMonitor(monitor_config(tmp_path / "expected"), [URI], tmp_path / "log").run(once=True)
-    yield tmp_path, _read(tmp_path / "expected" / "alerts.jsonl")
-    mlflow.set_tracking_uri(None)
+    return tmp_path, _read(tmp_path / "expected" / "alerts.jsonl")
 
 
 def _read(path: Path) -> list[dict]:
