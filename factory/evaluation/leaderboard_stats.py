@@ -143,9 +143,8 @@ def pbo_of_matrix(m: np.ndarray, n_partitions: int = 16, what: str = "models") -
 
 def pbo_of(paths: dict[str, ModelPaths], n_partitions: int = 16) -> tuple[float, str]:
     """PBO of the models' path-mean P&L (see the module docstring), or NaN and the reason it is undefined."""
-    if len(paths) < 2:
-        return float("nan"), f"PBO needs at least 2 successful models, got {len(paths)}"
-    return pbo_of_matrix(np.column_stack([np.mean(p.pnl, axis=0) for p in paths.values()]), n_partitions)
+    m = np.column_stack([np.mean(p.pnl, axis=0) for p in paths.values()]) if paths else np.empty((0, 0))
+    return pbo_of_matrix(m, n_partitions)
 
 
 def dsr_of(paths: dict[str, ModelPaths], trial_sharpes: list[float] | None = None) -> dict[str, float]:

@@ -141,7 +141,7 @@ def _evaluate_trials(bars, pipeline, first, settings, n_trials: int, window: flo
     chosen = trm.chosen_index(candidates)
     echo(f"barrier search: {len(candidates)} distinct candidate(s) from {n_trials} Optuna trial(s) on bars "
          f"[0, {tuning_end:,}); CPCV on samples from bar {tuning_end:,}")
-    boards, datasets = [], []
+    boards, chosen_dataset = [], None
     for i, t in enumerate(candidates):
         ds = build_dataset(bars, pipeline.model_copy(update={"labels": t.apply(lc)}), progress=False)
         echo(f"candidate {i + 1}/{len(candidates)}: k_up {t.k_up:g}, k_down {t.k_down:g}, horizon {t.horizon}, "
@@ -149,8 +149,8 @@ def _evaluate_trials(bars, pipeline, first, settings, n_trials: int, window: flo
         boards.append(lbm.evaluate_models(ds, settings, first.training, executor=executor, n_groups=groups,
                                           n_test_groups=tests, progress=progress, failed=failed,
                                           first_row=tuning_end))
-        datasets.append(ds if i == chosen else None)
-    return trm.combine(candidates, boards, tuning_end), datasets[chosen]
+        chosen_dataset = ds if i == chosen else chosen_dataset
+    return trm.combine(candidates, boards, tuning_end), chosen_dataset
 
 
 def _log(board, dataset, loaded, contract: str, keys: list[str], echo, choice=None, trials=None) -> EvaluateResult:

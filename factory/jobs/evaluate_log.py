@@ -80,8 +80,8 @@ def log_trials(trials, folder: Path) -> None:
     t = trials.table
     t.to_csv(folder / "trials.csv", index=False)
     c = trials.trials[trials.chosen]
-    notes = [f"{len(trials.trials)} barrier candidates proposed by the Optuna search on bars [0, {trials.tuning_end:,}); "
-             f"every model evaluated under each on the same CPCV, on samples from bar {trials.tuning_end:,} on.",
+    notes = [f"{len(trials.trials)} barrier candidates proposed by the Optuna search on bars "
+             f"[0, {trials.tuning_end:,}); every model evaluated under each on the same CPCV, on samples from bar {trials.tuning_end:,} on.",
              f"Train's choice (best tuning score): trial {c.number}, k_up {c.k_up:g}, k_down {c.k_down:g}, "
              f"horizon {c.horizon}; the leaderboard is that candidate's."]
     notes += [f"{k}: PBO across candidates undefined: {why}" for k, why in trials.reasons.items()]

@@ -2,7 +2,14 @@
 
 from factory.labels.config import LabelConfig, TuningConfig
 from factory.labels.triple_barrier import LABEL_COLUMNS, entry_prices, labels_from_config, triple_barrier_labels
-from factory.labels.tuning import BarrierTrial, TunedBarriers, barrier_score, barrier_trials, tune_barriers, tune_on_split
+from factory.labels.tuning import (
+    BarrierTrial,
+    TunedBarriers,
+    barrier_score,
+    barrier_trials,
+    tune_barriers,
+    tune_on_split,
+)
 from factory.labels.weights import (
     concurrency,
     label_uniqueness_weights,

@@ -280,8 +280,8 @@ def write_overfitting_tags(contract: str, scores: dict[str, dict[str, float]], d
 
     For each key of ``scores`` (``{key: {"pbo": ..., "dsr": ...}}``) the latest version of
     ``registered_name(contract, key)`` tagged with ``data_sha256`` gets tags ``pbo``, ``dsr``, ``pbo_run_id``
-    and ``pbo_n_models`` (and ``pbo_trials`` when the scores have it), and one line appended to its description. Returns ``{key: version}`` of the versions
-    written; keys without a matching version are skipped (nothing was trained on this data under that name).
+    and ``pbo_n_models`` (and ``pbo_trials`` when the scores have it), and one line appended to its
+    description. Returns ``{key: version}`` of the versions written; keys without a matching version are skipped (nothing was trained on this data under that name).
     """
     c = mlflow_client or client()
     written = {}
